@@ -1,0 +1,1 @@
+"""Analysis tools: fixed points, bifurcation curves, Lyapunov exponents, spectra."""

@@ -1,0 +1,1 @@
+"""Microscopic spiking-network models."""

@@ -41,11 +41,15 @@ class AbstractModel(eqx.Module):
         ``record_every > 1`` (population activity, spike counts): recording them by
         sub-sampling would throw spikes away. All other observables are sampled at the
         end of each block.
+    summed : tuple of str
+        Observables *summed* over a recording block (spike counts per neuron), so that a
+        decimated raster still holds every spike.
     default_record : tuple of str
         Observables recorded when ``simulate(record=None)``.
     """
 
     accumulated: ClassVar[tuple[str, ...]] = ()
+    summed: ClassVar[tuple[str, ...]] = ()
     default_record: ClassVar[tuple[str, ...]] = ()
 
     @property

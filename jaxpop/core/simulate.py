@@ -66,7 +66,7 @@ def _run(model, drive, key, state0, *, t0, dt, n_blocks, record_every, record, p
 
     def one_trial(k_init, k_steps):
         state = model.init(k_init) if state0 is None else state0
-        acc_names = tuple(r for r in record if r in model.accumulated)
+        acc_names = tuple(r for r in record if r in model.accumulated or r in model.summed)
 
         def block(state, i):
             def inner(carry, j):
@@ -83,7 +83,9 @@ def _run(model, drive, key, state0, *, t0, dt, n_blocks, record_every, record, p
             acc0 = {n: jnp.zeros(obs0[n].shape, obs0[n].dtype) for n in acc_names}
             (state, acc), _ = jax.lax.scan(inner, (state, acc0), jnp.arange(record_every))
             obs = model.observe(state)
-            out = {n: (acc[n] / record_every if n in acc else obs[n]) for n in record}
+            out = {
+                n: (acc[n] if n in model.summed else acc[n] / record_every) if n in acc else obs[n] for n in record
+            }
             if progress:
                 stride = max(1, n_blocks // 100)
                 jax.lax.cond(
@@ -142,7 +144,8 @@ def simulate(
         Observables to keep (default: ``model.default_record``).
     record_every : int
         Decimation. Accumulated observables (``model.accumulated``, e.g. population
-        activity) are averaged over each block, others are sampled at its end.
+        activity) are averaged over each block, summed ones (``model.summed``, spike
+        counts) are summed over it, others are sampled at its end.
     trials : int, optional
         Run ``trials`` independent trials (vmapped over keys); arrays gain a leading
         trial axis.

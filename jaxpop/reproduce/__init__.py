@@ -1,0 +1,45 @@
+"""Reproductions of the founding papers' figures: ``jaxpop reproduce TARGET``.
+
+Each target is a function ``run(outdir, *, quick=False) -> dict`` that writes PNGs into
+``outdir`` and returns the numbers the figure rests on (printed by the CLI). Targets are
+registered by name and imported lazily, so ``jaxpop --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+# name -> (module, function, one-line description)
+TARGETS: dict[str, tuple[str, str, str]] = {
+    "mpr-fig1": ("jaxpop.reproduce.mpr2015", "fig1", "MPR 2015 Fig. 1: phase diagram, bifurcation diagrams vs QIF network, phase portrait"),
+    "mpr-fig2": ("jaxpop.reproduce.mpr2015", "fig2", "MPR 2015 Fig. 2: QIF network vs FREs, step and sinusoidal input"),
+    "mpr-fig3": ("jaxpop.reproduce.mpr2015", "fig3", "MPR 2015 Fig. 3: macroscopic chaos under periodic forcing, Lyapunov exponent"),
+    "mpr-fig5": ("jaxpop.reproduce.mpr2015", "fig5", "MPR 2015 Fig. 5: bistability regions for uniform and Gaussian g(eta)"),
+    "mpr-fig6": ("jaxpop.reproduce.mpr2015", "fig6", "MPR 2015 Fig. 6: networks with uniform / Gaussian g(eta) under sinusoidal forcing"),
+    "mpr-fig8": ("jaxpop.reproduce.mpr2015", "fig8", "MPR 2015 Fig. 8: identical QIF neurons with independent noise vs FREs"),
+    "mpr-fig9": ("jaxpop.reproduce.mpr2015", "fig9", "MPR 2015 Fig. 9: bistability with Lorentzian-distributed coupling"),
+}
+
+
+def available() -> list[str]:
+    """Names of the reproduction targets whose module is installed."""
+    out = []
+    for name, (mod, _, _) in TARGETS.items():
+        if importlib.util.find_spec(mod) is not None:
+            out.append(name)
+    return out
+
+
+def run(name: str, outdir: str | Path = "figures", *, quick: bool = False) -> dict:
+    """Run one reproduction target; returns its numbers."""
+    if name not in TARGETS:
+        raise ValueError(f"unknown target {name!r}; available: {', '.join(TARGETS)}")
+    mod, fn, _ = TARGETS[name]
+    try:
+        module = importlib.import_module(mod)
+    except ModuleNotFoundError as e:
+        raise ValueError(f"target {name!r} is not available in this version ({e})") from e
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    return getattr(module, fn)(outdir, quick=quick)

@@ -25,12 +25,13 @@ from .core.drives import Constant, Piecewise, Sinusoid, Step  # noqa: E402
 from .core.model import AbstractModel, AbstractODEModel  # noqa: E402
 from .core.result import Result  # noqa: E402
 from .core.simulate import simulate, solve  # noqa: E402
+from .core.sweep import SweepResult, sweep  # noqa: E402
 from .macro import FREEnsemble, MontbrioPazoRoxin, WilsonCowan  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "simulate", "solve", "Result", "AbstractModel", "AbstractODEModel",
+    "simulate", "solve", "sweep", "SweepResult", "Result", "AbstractModel", "AbstractODEModel",
     "drives", "spikes", "distributions", "Constant", "Step", "Sinusoid", "Piecewise",
     "Lorentzian", "Uniform", "Gaussian", "Delta",
     "MontbrioPazoRoxin", "FREEnsemble", "WilsonCowan",

@@ -22,7 +22,7 @@ def trace(ts, x, *, ax=None, label=None, color=None, lw=1.0, ylabel=None, **kwar
     return ax
 
 
-def raster(neurons, times, *, ax=None, color="k", s=0.5, max_neurons=None, key_order=None):
+def raster(neurons, times, *, ax=None, color="k", ms=1.5, max_neurons=None, key_order=None):
     """Spike raster from ``(neuron, time)`` arrays (see :meth:`jaxpop.Result.spike_trains`).
 
     ``max_neurons`` keeps the first that many neuron indices (or, with ``key_order``, a
@@ -38,7 +38,7 @@ def raster(neurons, times, *, ax=None, color="k", s=0.5, max_neurons=None, key_o
     if max_neurons is not None:
         keep = neurons < max_neurons
         neurons, times = neurons[keep], times[keep]
-    ax.scatter(times, neurons, s=s, c=color, marker="|", linewidths=0.5, rasterized=True)
+    ax.plot(times, neurons, "|", color=color, ms=ms, mew=0.4, rasterized=True)
     ax.set_ylabel("neuron")
     return ax
 

@@ -19,6 +19,13 @@ from jax.scipy.special import ndtri
 from .model import check_positive
 
 
+def _check_scale(name, value):
+    try:
+        check_positive(name, value)
+    except ValueError as e:
+        raise ValueError(f"{e} (for identical values use Delta(center))") from None
+
+
 class AbstractDistribution(eqx.Module):
     """A one-dimensional distribution with a location and a scale."""
 
@@ -53,7 +60,7 @@ class Lorentzian(AbstractDistribution):
     name = "lorentzian"
 
     def __init__(self, center=0.0, half_width=1.0):
-        check_positive("half_width", half_width, strict=False)
+        _check_scale("half_width", half_width)
         self.center = jnp.asarray(center, dtype=float)
         self.half_width = jnp.asarray(half_width, dtype=float)
 
@@ -73,7 +80,7 @@ class Uniform(AbstractDistribution):
     name = "uniform"
 
     def __init__(self, center=0.0, half_width=1.0):
-        check_positive("half_width", half_width, strict=False)
+        _check_scale("half_width", half_width)
         self.center = jnp.asarray(center, dtype=float)
         self.half_width = jnp.asarray(half_width, dtype=float)
 
@@ -93,7 +100,7 @@ class Gaussian(AbstractDistribution):
     name = "gaussian"
 
     def __init__(self, center=0.0, sd=1.0):
-        check_positive("sd", sd, strict=False)
+        _check_scale("sd", sd)
         self.center = jnp.asarray(center, dtype=float)
         self.sd = jnp.asarray(sd, dtype=float)
 

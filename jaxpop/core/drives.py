@@ -158,8 +158,12 @@ class Piecewise(AbstractDrive):
         n = self.values.shape[0]
         x = (t - self.t0) / self.dt
         if self.interpolation == "hold":
-            # small tolerance so that t = t0 + k*dt computed in floating point selects sample k
-            k = jnp.clip(jnp.floor(x + 1e-9).astype(jnp.int32), 0, n - 1)
+            # a tolerance at the rounding level of t, so that t = t0 + k*dt computed in floating
+            # point selects sample k (kept far below the 1e-8 dt by which ODE steps sample
+            # their input inside the step, see AbstractODEModel.step)
+            eps = jnp.finfo(jnp.result_type(x)).eps
+            tol = 16 * eps * (jnp.abs(t) + abs(self.t0) + self.dt) / self.dt
+            k = jnp.clip(jnp.floor(x + tol).astype(jnp.int32), 0, n - 1)
             val = self.values[k]
         else:
             k = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, max(n - 2, 0))
@@ -170,6 +174,14 @@ class Piecewise(AbstractDrive):
             inside = (t >= self.t0) & (t < self.t_end)
             val = jnp.where(inside, val, jnp.zeros_like(val))
         return val
+
+    def discontinuities(self):
+        """Sample boundaries ``t0 + k dt`` where the held input jumps (``'hold'``), and the
+        ends of the sampled range where ``outside='zero'`` switches the input off."""
+        n = self.values.shape[0]
+        ks = range(1, n) if self.interpolation == "hold" else ()
+        ends = (0, n) if self.outside == "zero" else ()
+        return tuple(self.t0 + k * self.dt for k in sorted(set(ks) | set(ends)))
 
 
 class Sum(AbstractDrive):

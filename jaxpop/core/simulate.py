@@ -62,9 +62,8 @@ def _progress_callback(i, n):
 
 @eqx.filter_jit
 def _run(model, drive, key, state0, *, t0, dt, n_blocks, record_every, record, progress, checkpoint, trials):
-    k_init, k_steps = jax.random.split(key)
-
-    def one_trial(k_init, k_steps):
+    def one_trial(key):
+        k_init, k_steps = jax.random.split(key)
         state = model.init(k_init) if state0 is None else state0
         acc_names = tuple(r for r in record if r in model.accumulated or r in model.summed)
 
@@ -101,10 +100,9 @@ def _run(model, drive, key, state0, *, t0, dt, n_blocks, record_every, record, p
         return recorded
 
     if trials is None:
-        return one_trial(k_init, k_steps)
-    k_inits = jax.random.split(k_init, trials)
-    k_stepss = jax.random.split(k_steps, trials)
-    return jax.vmap(one_trial)(k_inits, k_stepss)
+        return one_trial(key)
+    # trial i is exactly the single run with key split(key, trials)[i]
+    return jax.vmap(one_trial)(jax.random.split(key, trials))
 
 
 def simulate(
@@ -126,8 +124,10 @@ def simulate(
 
     The time loop is a :func:`jax.lax.scan` of ``model.step``; observables are recorded
     every ``record_every`` steps inside the scan, so memory grows with the number of
-    records, not of steps. The key of step ``k`` is ``fold_in(k_steps, k)``: the same
-    ``key`` gives the same result with or without ``jit``, ``vmap`` or chunking.
+    records, not of steps. Keys: ``k_init, k_steps = split(key)``; ``init`` gets ``k_init``
+    and step ``k`` gets ``fold_in(k_steps, k)``, so the same ``key`` gives the same result
+    with or without ``jit`` or recording decimation. Trial ``i`` of ``trials=n`` is exactly
+    the single run with ``key=jax.random.split(key, n)[i]`` (vmap or loop, same numbers).
 
     Parameters
     ----------

@@ -15,10 +15,14 @@ mode                   forward                                     backward (pat
 =====================  ==========================================  ==========================================
 
 Bernoulli relaxation (binary concrete; Maddison et al. 2017, Jang et al. 2017): with logistic
-noise :math:`L = \log U - \log(1-U)`,
+noise :math:`L = \log(1-U) - \log U` (:math:`U` uniform),
 
 .. math:: y = \sigma\big((\operatorname{logit} p + L)/\tau\big),\qquad
-          \text{hard} = \mathbb 1[\operatorname{logit} p + L > 0] \sim \mathrm{Bernoulli}(p).
+          \text{hard} = \mathbb 1[\operatorname{logit} p + L > 0] = \mathbb 1[U < p] \sim \mathrm{Bernoulli}(p).
+
+``'exact'``, ``'gumbel'`` and ``'straight_through'`` share :math:`U`: the relaxed sample
+tends to the exact one as :math:`\tau \to 0`, and the straight-through gradient is that of
+the relaxation of the very sample returned.
 
 Count relaxation (``'gumbel'`` for Poisson / binomial): Gumbel-softmax over the
 ``2 * support + 1`` integers nearest the mean, weighted by the exact log-pmf; the relaxed
@@ -33,6 +37,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import gammaln
 
 MODES = ("exact", "gumbel", "straight_through", "gaussian")
@@ -50,8 +55,34 @@ def _check_temperature(temperature):
         raise ValueError(f"temperature must be > 0, got {temperature!r}")
 
 
+def _first_bad(x, bad):
+    x, bad = np.ravel(np.asarray(x)), np.ravel(bad)
+    return f"{int(bad.sum())} invalid value(s), e.g. {float(x[np.argmax(bad)])!r}"
+
+
 def _check_prob(p, name="p"):
-    return eqx.error_if(p, jnp.any((p < 0) | (p > 1) | jnp.isnan(p)), f"{name}: probabilities must lie in [0, 1]")
+    """``p`` in [0, 1] (NaN rejected): ``ValueError`` for concrete input, a run-time error under ``jit``."""
+    if not isinstance(p, jax.core.Tracer):
+        bad = ~((np.asarray(p) >= 0) & (np.asarray(p) <= 1))  # NaN fails both comparisons
+        if np.any(bad):
+            raise ValueError(f"{name}: probabilities must lie in [0, 1] (NaN not allowed), got {_first_bad(p, bad)}")
+        return p
+    return eqx.error_if(p, ~jnp.all((p >= 0) & (p <= 1)), f"{name}: probabilities must lie in [0, 1]")
+
+
+def _check_mean(mean, name="mean"):
+    """``mean >= 0`` (NaN rejected): ``ValueError`` for concrete input, a run-time error under ``jit``."""
+    if not isinstance(mean, jax.core.Tracer):
+        bad = ~(np.asarray(mean) >= 0)
+        if np.any(bad):
+            raise ValueError(f"{name} must be >= 0 (NaN not allowed), got {_first_bad(mean, bad)}")
+        return mean
+    return eqx.error_if(mean, ~jnp.all(mean >= 0), f"poisson: {name} must be >= 0")
+
+
+def _straight_through(hard, surrogate):
+    """``hard`` in the forward pass (bit for bit), the gradient of ``surrogate`` in the backward pass."""
+    return hard + (surrogate - jax.lax.stop_gradient(surrogate))
 
 
 def escape_probability(rate, dt):
@@ -80,7 +111,9 @@ def bernoulli(key, p, *, mode: str = "exact", temperature: float = 0.1, check: b
         eps = jax.random.normal(key, p.shape, p.dtype)
         return p + jnp.sqrt(jnp.clip(p * (1 - p), 0.0)) * eps
     u = jax.random.uniform(key, p.shape, p.dtype, minval=_TINY, maxval=1 - _TINY)
-    logistic = jnp.log(u) - jnp.log1p(-u)
+    # L = log((1-u)/u) is logistic, and  logit p + L > 0  <=>  u < p: the relaxed sample is
+    # coupled to the exact sample drawn from the same u (straight-through needs that coupling)
+    logistic = jnp.log1p(-u) - jnp.log(u)
     if mode == "exact":
         return jax.lax.stop_gradient((u < p).astype(p.dtype))
     _check_temperature(temperature)
@@ -88,9 +121,9 @@ def bernoulli(key, p, *, mode: str = "exact", temperature: float = 0.1, check: b
     soft = jax.nn.sigmoid((logit + logistic) / temperature)
     if mode == "gumbel":
         return soft
-    # straight-through: the exact sample (u < p  <=>  logit + logistic > 0) forward, soft gradient backward
+    # straight-through: the exact sample (u < p  <=>  logit + L > 0, the same noise) forward, soft gradient backward
     hard = (u < p).astype(p.dtype)
-    return hard + soft - jax.lax.stop_gradient(soft)
+    return _straight_through(hard, soft)
 
 
 def _relaxed_count(key, logpmf, mean, upper, temperature, support, check):
@@ -120,12 +153,12 @@ def poisson(key, mean, *, mode: str = "exact", temperature: float = 0.5, support
     check_mode(mode)
     mean = jnp.asarray(mean, dtype=float)
     if check:
-        mean = eqx.error_if(mean, jnp.any((mean < 0) | jnp.isnan(mean)), "poisson: mean must be >= 0")
+        mean = _check_mean(mean)
     if mode == "gaussian":
         return mean + jnp.sqrt(jnp.clip(mean, 0.0)) * jax.random.normal(key, mean.shape, mean.dtype)
     if mode in ("exact", "straight_through"):
         hard = jax.random.poisson(key, jax.lax.stop_gradient(mean), mean.shape).astype(mean.dtype)
-        return hard if mode == "exact" else hard + mean - jax.lax.stop_gradient(mean)
+        return hard if mode == "exact" else _straight_through(hard, mean)
     _check_temperature(temperature)
     logpmf = lambda k: k * jnp.log(mean[..., None] + _TINY) - mean[..., None] - gammaln(k + 1)
     upper = jnp.full(mean.shape, jnp.inf)
@@ -142,6 +175,10 @@ def binomial(key, n, p, *, mode: str = "exact", temperature: float = 0.5, suppor
     check_mode(mode)
     p = jnp.asarray(p, dtype=float)
     n = jnp.asarray(n, dtype=float)
+    if not isinstance(n, jax.core.Tracer):
+        n_np = np.asarray(n)
+        if not np.all((n_np >= 0) & (n_np == np.round(n_np))):
+            raise ValueError(f"n must be non-negative integers (population sizes), got n={n_np!r}")
     n, p = jnp.broadcast_arrays(n, p)
     if check:
         p = _check_prob(p)
@@ -150,7 +187,7 @@ def binomial(key, n, p, *, mode: str = "exact", temperature: float = 0.5, suppor
         return mean + jnp.sqrt(jnp.clip(mean * (1 - p), 0.0)) * jax.random.normal(key, p.shape, p.dtype)
     if mode in ("exact", "straight_through"):
         hard = jax.random.binomial(key, n, jax.lax.stop_gradient(p), p.shape).astype(p.dtype)
-        return hard if mode == "exact" else hard + mean - jax.lax.stop_gradient(mean)
+        return hard if mode == "exact" else _straight_through(hard, mean)
     _check_temperature(temperature)
 
     def logpmf(k):

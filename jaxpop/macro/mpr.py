@@ -260,12 +260,12 @@ class FREEnsemble(AbstractODEModel):
 
     @property
     def eta(self):
-        """The quantile samples :math:`\eta_k` of the distribution."""
+        r"""The quantile samples :math:`\eta_k` of the distribution."""
         return self.distribution.quantiles(self.n_eta)
 
     @property
     def widths(self):
-        """Half-widths :math:`\epsilon_k` of the samples."""
+        r"""Half-widths :math:`\epsilon_k` of the samples."""
         if self.epsilon is not None:
             return jnp.broadcast_to(self.epsilon, (self.n_eta,))
         return jnp.gradient(self.eta)

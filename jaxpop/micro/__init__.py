@@ -1,1 +1,5 @@
 """Microscopic spiking-network models."""
+
+from .qif import QIFNetwork
+
+__all__ = ["QIFNetwork"]

@@ -85,6 +85,12 @@ def _straight_through(hard, surrogate):
     return hard + (surrogate - jax.lax.stop_gradient(surrogate))
 
 
+def _safe_sqrt(x):
+    """``sqrt(max(x, 0))`` with gradient 0 (not NaN) where ``x <= 0`` (a variance that vanishes at p = 0 or 1)."""
+    pos = x > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
+
+
 def escape_probability(rate, dt):
     r"""Probability of at least one spike in ``dt`` for hazard ``rate``: :math:`1 - e^{-\rho\,dt}`."""
     return -jnp.expm1(-rate * dt)
@@ -109,7 +115,7 @@ def bernoulli(key, p, *, mode: str = "exact", temperature: float = 0.1, check: b
         p = _check_prob(p)
     if mode == "gaussian":
         eps = jax.random.normal(key, p.shape, p.dtype)
-        return p + jnp.sqrt(jnp.clip(p * (1 - p), 0.0)) * eps
+        return p + _safe_sqrt(p * (1 - p)) * eps
     u = jax.random.uniform(key, p.shape, p.dtype, minval=_TINY, maxval=1 - _TINY)
     # L = log((1-u)/u) is logistic, and  logit p + L > 0  <=>  u < p: the relaxed sample is
     # coupled to the exact sample drawn from the same u (straight-through needs that coupling)
@@ -155,7 +161,7 @@ def poisson(key, mean, *, mode: str = "exact", temperature: float = 0.5, support
     if check:
         mean = _check_mean(mean)
     if mode == "gaussian":
-        return mean + jnp.sqrt(jnp.clip(mean, 0.0)) * jax.random.normal(key, mean.shape, mean.dtype)
+        return mean + _safe_sqrt(mean) * jax.random.normal(key, mean.shape, mean.dtype)
     if mode in ("exact", "straight_through"):
         hard = jax.random.poisson(key, jax.lax.stop_gradient(mean), mean.shape).astype(mean.dtype)
         return hard if mode == "exact" else _straight_through(hard, mean)
@@ -184,7 +190,7 @@ def binomial(key, n, p, *, mode: str = "exact", temperature: float = 0.5, suppor
         p = _check_prob(p)
     mean = n * p
     if mode == "gaussian":
-        return mean + jnp.sqrt(jnp.clip(mean * (1 - p), 0.0)) * jax.random.normal(key, p.shape, p.dtype)
+        return mean + _safe_sqrt(mean * (1 - p)) * jax.random.normal(key, p.shape, p.dtype)
     if mode in ("exact", "straight_through"):
         hard = jax.random.binomial(key, n, jax.lax.stop_gradient(p), p.shape).astype(p.dtype)
         return hard if mode == "exact" else _straight_through(hard, mean)

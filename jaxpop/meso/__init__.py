@@ -1,0 +1,8 @@
+"""Mesoscopic (finite-size) population models."""
+
+from .schwalger import SchwalgerMeso, history_length
+
+__all__ = ["SchwalgerMeso", "history_length"]
+from .hawkes import HawkesMeso  # noqa: E402
+
+__all__ += ["HawkesMeso"]

@@ -1,0 +1,381 @@
+r"""Mesoscopic GIF population model of Schwalger, Deger & Gerstner (2017).
+
+Each population :math:`\alpha` of :math:`N^\alpha` GIF neurons with escape noise (see
+:mod:`jaxpop.core.gif_params`) is described by its spike count :math:`n^\alpha(t)` per time step
+:math:`h`, drawn from the *expected* count :math:`\bar n^\alpha(t)` of the quasi-renewal
+mesoscopic equations,
+
+.. math::
+
+    \bar A(t) &= \int_{-\infty}^{t}\lambda(t|\hat t)\,S(t|\hat t)\,A_N(\hat t)\,d\hat t
+               + \Lambda(t)\Big[1 - \int_{-\infty}^{t} S(t|\hat t)\,A_N(\hat t)\,d\hat t\Big],\\
+    \Lambda(t) &= \frac{\int\lambda(t|\hat t)\,v(t,\hat t)\,d\hat t}{\int v(t,\hat t)\,d\hat t},\qquad
+    n(t) \sim \mathrm{Bin}\big(N, \bar A(t)\,h\big),\qquad A_N = n/(N h),
+
+with the hazard :math:`\lambda(t|\hat t) = c\exp\{[u(t,\hat t) - \vartheta(t,\hat t)]/\Delta_u\}`
+of the age cohort that last fired at :math:`\hat t`, the quasi-renewal threshold
+:math:`\vartheta(t,\hat t) = u_{th} + \theta(t-\hat t) + \int_{-\infty}^{\hat t}\tilde\theta(t-t')
+A_N(t')dt'`, :math:`\tilde\theta = \Delta_u(1 - e^{-\theta/\Delta_u})`, and synaptic input
+:math:`J^{\alpha\beta} p^{\alpha\beta} N^\beta (\varepsilon * A_N^\beta)(t)`.
+
+The discretisation is the algorithm of NEST's ``gif_pop_psc_exp`` (the paper's pseudocode), for
+all populations at once and vectorised over the age axis:
+
+* the age axis holds :math:`K` bins per population (arrays ``n, m, v, u, lam`` of shape
+  ``(n_pop, K)``, index ``a`` = age ``(a + 1) h``, youngest first); each step the arrays shift by one
+  bin (no rotating index) and the oldest bin retires into the *free* pool ``x, z`` whose membrane
+  potential ``V`` and adaptation filters ``g_j`` are tracked as scalars;
+* the quasi-renewal threshold of cohort ``a`` is :math:`\theta((a+1)h) + \hat\vartheta
+  - n_{K-1}\tilde\theta_{K-1} + \sum_{a' > a} n_{a'}\tilde\theta_{a'}` — a reverse cumulative sum
+  over ages (Schwalger's C code; NEST subtracts the count of buffer slot 0 instead of the oldest
+  bin, a relative difference of order 1e-7 in the rate, see facts §2.3);
+* survival over a step: :math:`P = \tfrac12(\lambda' + \lambda)h`, replaced by :math:`1 - e^{-P}`
+  when :math:`P > 0.01` (as in NEST); free neurons always use :math:`1 - e^{-P}`;
+* expected count :math:`\bar n = W + P_{free}x + P_\Lambda(N - X - x)` (the Λ correction),
+  :math:`P_\Lambda = (Y + P_{free} z)/(Z + z)`;
+* synaptic currents are exponential with ``tau_syn_ex`` / ``tau_syn_in`` of the target, chosen by the
+  sign of :math:`J`; the counts of step ``k`` arrive in the input of step ``k + delay/h`` and the
+  membrane is integrated exactly over the step with the synaptic current as in NEST.
+
+Variants: ``'lambda'`` (the full model), ``'naive'`` (:math:`\Lambda = 0`: the naive finite-size
+extension of the lecture, whose neural mass is not conserved), ``'mean_field'`` (:math:`N\to\infty`,
+the macroscopic integral equation: the count *is* its expectation :math:`n = \bar n`).
+
+Clipping (the algorithm's own, as NEST does): the binomial probability :math:`\bar n / N` is clipped
+to :math:`[0, 1]` (:math:`\bar n` can leave :math:`[0, N]` when the missing mass
+:math:`N - X - x` is negative after a large fluctuation); Poisson counts are clipped to ``[0, N]``.
+Nothing else is clipped; ``'gaussian'`` counts (the diffusion approximation
+:math:`n = \bar n + \sqrt{\bar n(1-\bar n/N)}\,\xi`) are not clipped and can be negative.
+
+Initial state: all :math:`N` neurons in the oldest age bin (they fired long ago and join the free
+pool in the first step), membrane potentials at ``V_reset``, synapses and adaptation at rest.
+
+Units: ms, mV, Hz. Observables: ``"A"`` population activity (Hz, averaged over a recording block),
+``"n"`` spike counts (summed), ``"A_bar"`` expected activity :math:`\bar n/(N h)` (Hz, averaged),
+``"V_free"`` free-neuron membrane potential (mV), ``"mass"`` :math:`(\sum_a m_a + x)/N` (the
+neural mass accounted for by the age cohorts; 1 in the ``'mean_field'`` variant).
+
+References: T. Schwalger, M. Deger, W. Gerstner, *Towards a theory of cortical columns: From
+spiking neurons to interacting neural populations of finite size*, PLoS Comput. Biol. 13,
+e1005507 (2017), doi:10.1371/journal.pcbi.1005507.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..core import spikes
+from ..core.gif_params import GIFParams
+from ..core.model import AbstractModel
+
+VARIANTS = ("lambda", "naive", "mean_field")
+COUNTS = ("binomial", "poisson", "gaussian")
+_MS = 1e-3  # Hz * ms -> dimensionless
+
+
+def history_length(params: GIFParams, dt: float) -> tuple[int, ...]:
+    r"""Automatic history length :math:`K` per population (NEST ``GetHistoryLength``, Eq. 86).
+
+    Start at :math:`k = \lfloor 20000\,\mathrm{ms}/h\rfloor` and decrease :math:`k` while
+    :math:`\theta(kh)/\Delta_V < 0.1` and :math:`k > \lfloor 5\tau_m/h\rfloor`; if
+    :math:`kh \le t_{ref}`, use :math:`k = \lfloor t_{ref}/h\rfloor + 1`.
+    """
+    out = []
+    q, tau = np.asarray(params.q_sfa), np.asarray(params.tau_sfa)
+    for i in range(params.n_pop):
+        k_max = int(math.floor(20000.0 / dt))
+        k_min = int(math.floor(5 * float(params.tau_m[i]) / dt))
+        ks = np.arange(k_max, 0, -1, dtype=float)  # candidate k, decreasing
+        th = np.sum(q[i][None, :] * np.exp(-ks[:, None] * dt / tau[i][None, :]), axis=1) if q.shape[1] else 0 * ks
+        stop = (th / float(params.Delta_V[i]) >= 0.1) | (ks <= k_min)
+        k = int(ks[np.argmax(stop)]) if np.any(stop) else 1
+        if k * dt <= float(params.t_ref[i]):
+            k = int(math.floor(float(params.t_ref[i]) / dt)) + 1
+        out.append(k)
+    return tuple(out)
+
+
+class MesoState(NamedTuple):
+    n: jax.Array  # (n_pop, K) counts of each age cohort (age (a+1) h)
+    m: jax.Array  # (n_pop, K) expected survivors
+    v: jax.Array  # (n_pop, K) variance of the survivors
+    u: jax.Array  # (n_pop, K) membrane potential of the cohort (mV)
+    lam: jax.Array  # (n_pop, K) hazard at the previous step (Hz)
+    x: jax.Array  # (n_pop,) free neurons (older than the window)
+    z: jax.Array  # (n_pop,) their variance
+    lam_free: jax.Array  # (n_pop,)
+    V: jax.Array  # (n_pop,) free membrane potential (mV)
+    g: jax.Array  # (n_pop, n_kernels) adaptation filters (1/ms)
+    y_ex: jax.Array  # (n_pop,) synaptic input I_syn_ex / C_m (mV/ms)
+    y_in: jax.Array  # (n_pop,)
+    hist: jax.Array  # (D, n_pop) past counts, hist[j] = count of step k-1-j
+    count: jax.Array  # (n_pop,) count of the last step
+    n_bar: jax.Array  # (n_pop,) expected count of the last step
+    theta: jax.Array  # (n_pop, K) adaptation kernel theta((a+1) h) (constant; computed once from the parameters)
+    theta_t: jax.Array  # (n_pop, K) Delta_V (1 - exp(-theta/Delta_V)) / N (constant)
+
+
+class _Pre(NamedTuple):
+    state: MesoState  # state with all updates that do not need the new count
+    n_bar: jax.Array
+    mass: jax.Array
+
+
+class SchwalgerMeso(AbstractModel):
+    r"""Schwalger–Deger–Gerstner (2017) mesoscopic model of GIF populations (NEST ``gif_pop_psc_exp``).
+
+    Parameters
+    ----------
+    params : GIFParams
+        Population parameters (shared with :class:`jaxpop.micro.GIFNetwork`).
+    dt : float
+        Time step (ms, static). The history length, refractory and delay steps depend on it, so
+        it is fixed at construction; :func:`jaxpop.simulate` must be called with the same ``dt``.
+    variant : {'lambda', 'naive', 'mean_field'}
+        Full model with the Λ correction, the naive model (Λ = 0), or N → ∞ (no sampling).
+    counts : {'binomial', 'poisson', 'gaussian'}
+        Count distribution (NEST ``BinoRand`` true / false; Gaussian: diffusion approximation).
+    mode : str
+        Sampling mode of :mod:`jaxpop.spikes` ('exact', 'gumbel', 'straight_through', 'gaussian').
+    temperature : float
+        Relaxation temperature of the 'gumbel' / 'straight_through' modes.
+    history : int or tuple of int, optional
+        Age bins per population (default: automatic, :func:`history_length`). A window too short
+        for the adaptation kernels (:math:`\theta((K+1)h)/\Delta_V \ge 0.1`) is an error.
+
+    References: T. Schwalger, M. Deger, W. Gerstner, PLoS Comput. Biol. 13, e1005507 (2017),
+    doi:10.1371/journal.pcbi.1005507.
+    """
+
+    params: GIFParams
+    dt: float = eqx.field(static=True)
+    variant: str = eqx.field(static=True)
+    counts: str = eqx.field(static=True)
+    mode: str = eqx.field(static=True)
+    temperature: float = eqx.field(static=True)
+    K: tuple[int, ...] = eqx.field(static=True)
+    k_ref: tuple[int, ...] = eqx.field(static=True)
+    d_steps: tuple[tuple[int, ...], ...] = eqx.field(static=True)
+
+    accumulated: ClassVar[tuple[str, ...]] = ("A", "A_bar")
+    summed: ClassVar[tuple[str, ...]] = ("n",)
+    default_record: ClassVar[tuple[str, ...]] = ("A",)
+
+    def __init__(self, params: GIFParams, *, dt: float, variant: str = "lambda", counts: str = "binomial",
+                 mode: str = "exact", temperature: float = 0.5, history=None):
+        if not isinstance(params, GIFParams):
+            raise TypeError(f"params must be a GIFParams, got {type(params).__name__}")
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if counts not in COUNTS:
+            raise ValueError(f"counts must be one of {COUNTS}, got {counts!r}")
+        spikes.check_mode(mode)
+        if counts == "gaussian" and mode not in ("exact", "gaussian"):
+            raise ValueError(f"counts='gaussian' is already reparameterised; mode must be 'exact' or 'gaussian', got {mode!r}")
+        if not (isinstance(dt, (int, float, np.floating)) and dt > 0):
+            raise ValueError(f"dt must be a positive number (ms), got dt={dt!r}")
+        dt = float(dt)
+        params.check_dt(dt)
+        delay = np.asarray(params.delay)
+        if np.any(delay < dt - 1e-9 * dt):
+            raise ValueError(f"delay must be at least one step dt = {dt} ms (the count of a step reaches its "
+                             f"targets in a later step), got delay={delay!r}")
+        self.params, self.dt, self.variant, self.counts, self.mode = params, dt, variant, counts, mode
+        self.temperature = float(temperature)
+        self.k_ref = tuple(int(round(float(t) / dt)) for t in np.asarray(params.t_ref))
+        self.d_steps = tuple(tuple(int(round(d / dt)) for d in row) for row in delay)
+        auto = history_length(params, dt)
+        if history is None:
+            K = auto
+        else:
+            K = (history,) * params.n_pop if isinstance(history, (int, np.integer)) else tuple(history)
+            if len(K) != params.n_pop or not all(isinstance(k, (int, np.integer)) and k >= 1 for k in K):
+                raise ValueError(f"history must be a positive int or one per population, got {history!r}")
+            K = tuple(int(k) for k in K)
+            q, tau = np.asarray(params.q_sfa), np.asarray(params.tau_sfa)
+            for i, k in enumerate(K):
+                if k <= self.k_ref[i]:
+                    raise ValueError(f"history = {k} bins is not longer than the refractory period "
+                                     f"t_ref = {float(params.t_ref[i])} ms of population {i} ({self.k_ref[i]} steps)")
+                th = float(np.sum(q[i] * np.exp(-(k + 1) * dt / tau[i]))) if q.shape[1] else 0.0
+                if th / float(params.Delta_V[i]) >= 0.1 and k < auto[i]:
+                    raise ValueError(
+                        f"history window too short for the adaptation kernels: history = {k} bins "
+                        f"({k * dt} ms) leaves theta/Delta_V = {th / float(params.Delta_V[i]):.3g} >= 0.1 at its end "
+                        f"(population {i}); use history >= {auto[i]} (tau_sfa = {tau[i]!r} ms)")
+        self.K = K
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def drive_shape(self):
+        return (self.params.n_pop,)
+
+    @property
+    def K_max(self) -> int:
+        return max(self.K)
+
+    def check_dt(self, dt):
+        if abs(float(dt) - self.dt) > 1e-12 * self.dt:
+            raise ValueError(f"dt = {dt} differs from the dt = {self.dt} ms this SchwalgerMeso was built for "
+                             f"(history length and delays depend on it); construct it with dt={dt}")
+        self.params.check_dt(dt)
+
+    def observable_dims(self):
+        return {k: ("population",) for k in ("A", "n", "A_bar", "V_free", "mass")}
+
+    @classmethod
+    def from_micro(cls, net, *, dt, **kwargs):
+        """The mesoscopic twin of a microscopic ``GIFNetwork`` (same ``params``)."""
+        return cls(net.params, dt=dt, **kwargs)
+
+    def _masks(self):
+        a = np.arange(self.K_max)
+        valid = a[None, :] < np.asarray(self.K)[:, None]  # (n_pop, K_max)
+        active = valid & (a[None, :] >= np.asarray(self.k_ref)[:, None])  # non-refractory bins
+        oldest = a[None, :] == (np.asarray(self.K) - 1)[:, None]
+        return jnp.asarray(valid), jnp.asarray(active), jnp.asarray(oldest)
+
+    # ------------------------------------------------------------------ model
+    def init(self, key=None) -> MesoState:
+        P = self.params
+        n_pop, K = P.n_pop, self.K_max
+        N = jnp.asarray(P.N, dtype=float)
+        _, _, oldest = self._masks()
+        zeros = jnp.zeros((n_pop, K))
+        n0 = jnp.where(oldest, N[:, None], 0.0)
+        D = max(max(r) for r in self.d_steps)
+        theta, theta_t = self._kernels()
+        return MesoState(
+            n=n0, m=n0, v=zeros, u=jnp.broadcast_to(P.V_reset[:, None], (n_pop, K)) + zeros, lam=zeros,
+            x=jnp.zeros(n_pop), z=jnp.zeros(n_pop), lam_free=jnp.zeros(n_pop), V=P.V_reset + jnp.zeros(n_pop),
+            g=jnp.zeros((n_pop, P.n_kernels)), y_ex=jnp.zeros(n_pop), y_in=jnp.zeros(n_pop),
+            hist=jnp.zeros((D, n_pop)), count=jnp.zeros(n_pop), n_bar=jnp.zeros(n_pop), theta=theta, theta_t=theta_t,
+        )
+
+    def _kernels(self):
+        """Adaptation kernel at the bin ages and its quasi-renewal transform per count (both (n_pop, K))."""
+        P, h = self.params, self.dt
+        N = jnp.asarray(P.N, dtype=float)
+        if not P.n_kernels:
+            zeros = jnp.zeros((P.n_pop, self.K_max))
+            return zeros, zeros
+        ages = h * jnp.arange(1, self.K_max + 1, dtype=float)
+        theta = P.theta_kernel(ages[:, None]).T
+        theta_t = P.Delta_V[:, None] * (-jnp.expm1(-theta / P.Delta_V[:, None])) / N[:, None]
+        return theta, theta_t
+
+    def expected_count(self, state: MesoState, t, dt, drive) -> _Pre:
+        """Steps 1–6 of the algorithm: everything up to the expected count :math:`\\bar n`."""
+        P, h = self.params, self.dt
+        N = jnp.asarray(P.N, dtype=float)
+        valid, active, oldest = self._masks()
+        # 1. synaptic input: counts emitted delay/h steps ago, weight J p (mV) per spike
+        src = np.arange(P.n_pop)
+        d_idx = np.asarray(self.d_steps) - 1  # (target, source)
+        arriving = state.hist[d_idx, src[None, :]]  # (target, source)
+        w = P.J * P.p * arriving / h  # (target, source), mV/ms
+        a_ex = jnp.sum(jnp.where(P.J >= 0, w, 0.0), axis=1)
+        a_in = jnp.sum(jnp.where(P.J >= 0, 0.0, w), axis=1)
+        tau_m = P.tau_m
+        P22 = jnp.exp(-h / tau_m)
+
+        def channel(y, a, tau_s):
+            P11 = jnp.exp(-h / tau_s)
+            delta = tau_m * (a + (tau_s * P11 * (y - a) - P22 * (tau_s * y - tau_m * a)) / (tau_s - tau_m))
+            return delta, a + (y - a) * P11
+
+        d_ex, y_ex = channel(state.y_ex, a_ex, P.tau_syn_ex)
+        d_in, y_in = channel(state.y_in, a_in, P.tau_syn_in)
+        mu = P.mu + drive(t)
+        H = mu * (1 - P22) + d_ex + d_in
+        # 2. free neurons and adaptation (the oldest bin's count enters the filters)
+        n_old = jnp.sum(jnp.where(oldest, state.n, 0.0), axis=1)
+        tau_sfa = P.tau_sfa
+        Q = jnp.exp(-h / tau_sfa)
+        K_arr = jnp.asarray(self.K, dtype=float)[:, None]
+        QK = P.q_sfa * tau_sfa * jnp.exp(-K_arr * h / tau_sfa)
+        g = state.g * Q + (1 - Q) * (n_old / (N * h))[:, None]
+        V = state.V * P22 + H
+        theta_hat = P.V_T_star + jnp.sum(QK * g, axis=1)
+        lam_f = P.lambda_0 * jnp.exp((V - theta_hat) / P.Delta_V)
+        P_free = -jnp.expm1(-0.5 * (state.lam_free + lam_f) * h * _MS)
+        # 3.–4. age cohorts: quasi-renewal threshold by a reverse cumulative sum over ages
+        if P.n_kernels:
+            nt = jnp.where(valid, state.n * state.theta_t, 0.0)
+            older = jax.lax.cumsum(nt, axis=1, reverse=True) - nt  # sum over a' > a
+            theta_loc = theta_hat - jnp.sum(jnp.where(oldest, nt, 0.0), axis=1)
+            thr = state.theta + theta_loc[:, None] + older
+        else:  # no adaptation: the threshold is V_T_star for every cohort
+            thr = jnp.broadcast_to(theta_hat[:, None], state.n.shape)
+        u = jnp.where(active, state.u * P22[:, None] + H[:, None], state.u)
+        lam_new = jnp.where(active, P.lambda_0[:, None] * jnp.exp((u - thr) / P.Delta_V[:, None]), 0.0)
+        Pk = 0.5 * (lam_new + state.lam) * h * _MS
+        Pk = jnp.where(active, jnp.where(Pk > 0.01, -jnp.expm1(-Pk), Pk), 0.0)
+        X = jnp.sum(state.m, axis=1)
+        W = jnp.sum(Pk * state.m, axis=1)
+        Y = jnp.sum(Pk * state.v, axis=1)
+        Z = jnp.sum(state.v, axis=1)
+        v = (1 - Pk) ** 2 * state.v + Pk * state.m
+        m = (1 - Pk) * state.m
+        # 5.–6. Λ correction and expected count
+        denom = Z + state.z
+        safe = jnp.where(denom > 0, denom, 1.0)
+        P_lam = jnp.where(denom > 0, (Y + P_free * state.z) / safe, 0.0)
+        n_bar = W + P_free * state.x
+        if self.variant != "naive":
+            n_bar = n_bar + P_lam * (N - X - state.x)
+        # 8. retire the oldest bin into the free pool (uses the values after the update)
+        v_old = jnp.sum(jnp.where(oldest, v, 0.0), axis=1)
+        m_old = jnp.sum(jnp.where(oldest, m, 0.0), axis=1)
+        z = (1 - P_free) ** 2 * state.z + P_free * state.x + v_old
+        x = (1 - P_free) * state.x + m_old
+        new = state._replace(m=m, v=v, u=u, lam=lam_new, x=x, z=z, lam_free=lam_f, V=V, g=g, y_ex=y_ex, y_in=y_in)
+        mass = (X + state.x) / N
+        return _Pre(new, n_bar, mass)
+
+    def add_count(self, pre: _Pre, count) -> MesoState:
+        """Steps 9–10: store the new cohort ``count`` at age one step and shift the age axis."""
+        s = pre.state
+        valid, _, _ = self._masks()
+        Vr = self.params.V_reset
+
+        def shift(arr, first):
+            return jnp.where(valid, jnp.concatenate([first[:, None], arr[:, :-1]], axis=1), 0.0)
+
+        zero = jnp.zeros_like(count)
+        return s._replace(
+            n=shift(s.n, count), m=shift(s.m, count), v=shift(s.v, zero), u=shift(s.u, Vr + zero),
+            lam=shift(s.lam, zero), hist=jnp.concatenate([count[None], s.hist[:-1]], axis=0),
+            count=count, n_bar=pre.n_bar,
+        )
+
+    def sample_count(self, key, n_bar):
+        """Draw the population counts from the expected counts (7.)."""
+        if self.variant == "mean_field":
+            return n_bar
+        N = jnp.asarray(self.params.N, dtype=float)
+        if self.counts == "poisson":
+            # NEST: a mean above N gives N, and the count is clipped to [0, N]
+            c = spikes.poisson(key, jnp.clip(n_bar, 0.0, None), mode=self.mode, temperature=self.temperature)
+            return jnp.clip(c, 0.0, N)
+        # NEST clips the binomial probability to [0, 1] (n_bar leaves [0, N] when the missing mass is < 0)
+        p = jnp.clip(n_bar / N, 0.0, 1.0)
+        mode = "gaussian" if self.counts == "gaussian" else self.mode
+        return spikes.binomial(key, N, p, mode=mode, temperature=self.temperature)
+
+    def step(self, state, t, dt, drive, key):
+        pre = self.expected_count(state, t, dt, drive)
+        return self.add_count(pre, self.sample_count(key, pre.n_bar))
+
+    def observe(self, state):
+        N = jnp.asarray(self.params.N, dtype=float)
+        scale = 1.0 / (N * self.dt * _MS)
+        mass = (jnp.sum(state.m, axis=1) + state.x) / N
+        return {"A": state.count * scale, "n": state.count, "A_bar": state.n_bar * scale,
+                "V_free": state.V, "mass": mass}

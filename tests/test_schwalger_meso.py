@@ -1,0 +1,267 @@
+"""Tests of the Schwalger–Deger–Gerstner mesoscopic model (:class:`jaxpop.meso.SchwalgerMeso`).
+
+Oracles: renewal theory (the stationary rate by quadrature, facts §6.1), the discrete-time renewal
+rate of a Poisson neuron with dead time, conservation of neural mass (exact for N → ∞, in the mean
+for the Λ model), central finite differences of the gradients, key reproducibility and trials.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import integrate
+
+import jaxpop
+from jaxpop.core.gif_params import GIFParams
+from jaxpop.meso import SchwalgerMeso, history_length
+from jaxpop.presets import schwalger_2017
+
+RENEWAL = dict(mu=24.0, tau_m=20.0, t_ref=4.0, lambda_0=10.0, Delta_V=2.5, V_T_star=15.0, V_reset=0.0)
+
+
+def renewal_rate(mu, tau_m, t_ref, lambda_0, Delta_V, V_T_star, V_reset):
+    """Stationary rate (Hz) of the escape-noise LIF renewal process, facts §6.1, by quadrature."""
+    def hazard(s):  # 1/ms, s = time since the end of the refractory period
+        u = mu + (V_reset - mu) * np.exp(-s / tau_m)
+        return lambda_0 * 1e-3 * np.exp((u - V_T_star) / Delta_V)
+
+    def survival(s):
+        return np.exp(-integrate.quad(hazard, 0.0, s, limit=200, epsabs=1e-13, epsrel=1e-12)[0])
+
+    mean_isi = t_ref + integrate.quad(survival, 0.0, 400.0, limit=400, points=[5, 10, 20, 40, 80],
+                                      epsabs=1e-12, epsrel=1e-12)[0]
+    return 1e3 / mean_isi
+
+
+def stationary_rate(model, dt, t_end, settled=1e-6):
+    res = jaxpop.simulate(model, t_end, dt, key=jax.random.PRNGKey(0), record="A", record_every=int(round(10 / dt)))
+    A = np.asarray(res["A"])[:, 0]
+    # the N -> infinity model is deterministic: check that it has settled before using it
+    assert np.ptp(A[-10:]) < settled * A[-1]
+    return A[-1]
+
+
+def _renewal_errors(dts):
+    r0 = renewal_rate(**RENEWAL)
+    errs = {}
+    for dt in dts:
+        params = GIFParams(1000, **RENEWAL, delay=dt)
+        errs[dt] = stationary_rate(SchwalgerMeso(params, dt=dt, variant="mean_field"), dt, 800.0) / r0 - 1
+    return errs
+
+
+def test_mean_field_rate_converges_to_renewal_theory():
+    errs = _renewal_errors((0.1, 0.05))
+    assert abs(errs[0.05]) <= 2e-3  # acceptance: <= 0.2 % at dt = 0.05 ms
+    assert abs(errs[0.05]) < 0.5 * abs(errs[0.1])  # first order in dt: the error halves
+
+
+@pytest.mark.slow
+def test_mean_field_rate_convergence_table():
+    errs = _renewal_errors((0.5, 0.2, 0.1, 0.05))
+    # measured: -5.9e-3, -2.2e-3, -8.5e-4, -2.6e-4 (first order in dt)
+    e = [abs(errs[d]) for d in (0.5, 0.2, 0.1, 0.05)]
+    assert all(a > b for a, b in zip(e, e[1:])), errs  # converges monotonically
+    assert e[-1] <= 2e-3
+
+
+def _p_step(P):
+    """The algorithm's survival rule: linear for P <= 0.01, 1 - exp(-P) above."""
+    return P if P <= 0.01 else -np.expm1(-P)
+
+
+@pytest.mark.parametrize("dt", [pytest.param(0.2, marks=pytest.mark.slow), 0.1])
+def test_poisson_with_dead_time(dt):
+    # V_reset = mu: the hazard is constant, lam = c exp((mu - u_th)/Delta_u) = 10 e^2 Hz, after t_ref.
+    mu, t_ref = 20.0, 4.0
+    lam = 10.0 * np.exp((mu - 15.0) / 2.5)
+    params = GIFParams(1000, mu=mu, tau_m=20.0, t_ref=t_ref, lambda_0=10.0, Delta_V=2.5, V_T_star=15.0,
+                       V_reset=mu, delay=dt)
+    # a window of 400 ms: the free pool holds e^{-lam 0.396 s} ~ 1e-13 of the neurons
+    model = SchwalgerMeso(params, dt=dt, variant="mean_field", history=int(round(400 / dt)))
+    rate = stationary_rate(model, dt, 600.0, settled=1e-11)
+    # discrete renewal: a spike in step k, refractory for k_ref steps, then escape probability p1 (trapezoid
+    # with the previous hazard 0) and p afterwards: mean ISI = h (k_ref + 1 + (1 - p1)/p)
+    k_ref = int(round(t_ref / dt))
+    p1, p = _p_step(0.5 * lam * dt * 1e-3), _p_step(lam * dt * 1e-3)
+    r_disc = 1e3 / (dt * (k_ref + 1 + (1 - p1) / p))
+    assert rate == pytest.approx(r_disc, rel=1e-9)
+    # continuum limit r0 = lam / (1 + lam t_ref): to first order the discrete mean ISI exceeds t_ref + 1/lam by
+    # dt/2 (linear rule, h/p = 1/lam) or dt (1 - e^{-P} rule, h/p = 1/lam + h/2), so |rate/r0 - 1| <= dt r0
+    r0 = lam / (1 + lam * t_ref * 1e-3)
+    assert abs(rate / r0 - 1) <= dt * 1e-3 * r0
+
+
+def test_neural_mass_lambda_vs_naive():
+    params = GIFParams(100, **RENEWAL, delay=1.0)
+    dt, t_end, skip = 0.5, 4000.0, 2000
+    out = {}
+    for variant in ("lambda", "naive", "mean_field"):
+        res = jaxpop.simulate(SchwalgerMeso(params, dt=dt, variant=variant), t_end, dt, key=jax.random.PRNGKey(0),
+                              record=("A", "mass"))
+        out[variant] = {k: np.asarray(res[k])[skip:, 0] for k in ("A", "mass")}
+    # N -> infinity: the age cohorts hold every neuron exactly
+    np.testing.assert_allclose(out["mean_field"]["mass"], 1.0, atol=1e-12)
+    # Λ model: the missing mass N - sum m - x relaxes to 0 (E[d missing] = -P_Λ missing), so the mass is 1 on
+    # average; tolerance 4 standard errors from 20 batch means (batches of 200 ms >> correlation time)
+    mass = out["lambda"]["mass"]
+    b = mass[: len(mass) // 20 * 20].reshape(20, -1).mean(1)
+    assert abs(b.mean() - 1) <= 4 * b.std(ddof=1) / np.sqrt(20)
+    assert 0.8 < mass.min() and mass.max() < 1.2
+    # naive model (Λ = 0): the mass collapses and the population falls silent (lecture: hitting r = 0)
+    assert out["naive"]["mass"].mean() < 0.2
+    assert out["naive"]["A"].mean() < 0.1 * out["lambda"]["A"].mean()
+
+
+# ---------------------------------------------------------------------------------------------- gradients
+GRAD_NAMES = ("mu[0]", "J[0,1]", "Delta_V[0]", "q_sfa[0]")
+
+
+def _grad_model(**kwargs):
+    params = GIFParams((400, 100), mu=(18.0, 16.0), tau_m=10.0, t_ref=2.0, lambda_0=10.0, Delta_V=(3.0, 2.5),
+                       V_T_star=15.0, V_reset=0.0, tau_sfa=[[50.0], [50.0]], q_sfa=[[2.0], [1.0]],
+                       J=[[0.4, -1.0], [0.5, -0.8]], p=0.2, tau_syn_ex=3.0, tau_syn_in=6.0, delay=1.0)
+    return SchwalgerMeso(params, dt=0.5, **kwargs)
+
+
+def _with(model, theta):
+    P = model.params
+    new = (P.mu.at[0].set(theta[0]), P.J.at[0, 1].set(theta[1]), P.Delta_V.at[0].set(theta[2]),
+           P.q_sfa.at[0, 0].set(theta[3]))
+    return eqx.tree_at(lambda m: (m.params.mu, m.params.J, m.params.Delta_V, m.params.q_sfa), model, new)
+
+
+def _theta0(model):
+    P = model.params
+    return jnp.array([P.mu[0], P.J[0, 1], P.Delta_V[0], P.q_sfa[0, 0]])
+
+
+T_GRAD = 100.0
+
+
+def _loss_sim(model, key):
+    def loss(theta):
+        res = jaxpop.simulate(_with(model, theta), T_GRAD, model.dt, key=key, record="A")
+        return jnp.mean(res["A"][100:] @ jnp.array([0.8, 0.2]))  # last 50 ms, population-weighted
+    return loss
+
+
+def _central_fd(f, theta):
+    # step 1e-6 * max(1, |theta|): truncation ~ eps^2 f''' ~ 1e-12 and round-off ~ 1e-16 |f| / eps ~ 1e-10 |f|,
+    # both far below the 1e-3 acceptance
+    f = jax.jit(f)
+    out = []
+    for i in range(theta.size):
+        e = 1e-6 * max(1.0, abs(float(theta[i])))
+        out.append((f(theta.at[i].add(e)) - f(theta.at[i].add(-e))) / (2 * e))
+    return np.array(out)
+
+
+def _check_grad(grad, fd):
+    grad = np.asarray(grad)
+    rel = np.abs(grad - fd) / np.maximum(np.abs(grad), np.abs(fd))
+    assert np.all(np.abs(fd) > 1e-3), dict(zip(GRAD_NAMES, fd))  # every derivative is resolved
+    assert np.all(rel <= 1e-3), dict(zip(GRAD_NAMES, rel))
+
+
+@pytest.mark.parametrize("kwargs", [dict(variant="mean_field"),
+                                    dict(counts="gaussian"),
+                                    pytest.param(dict(mode="gaussian"), marks=pytest.mark.slow)],
+                         ids=["mean_field", "gaussian_counts", "binomial_gaussian_mode"])
+def test_gradients_match_finite_differences(kwargs):
+    model = _grad_model(**kwargs)
+    loss = _loss_sim(model, jax.random.PRNGKey(1))  # same key on both sides: pathwise derivative
+    theta = _theta0(model)
+    _check_grad(jax.grad(loss)(theta), _central_fd(loss, theta))
+
+
+@pytest.mark.slow
+def test_straight_through_gradient_matches_finite_differences_of_its_surrogate():
+    # Straight-through: the forward count is the exact sample n_t, the backward pass differentiates the mean.
+    # So the gradient is exactly that of the surrogate run n_t(theta) = c_t + nbar_t(theta) - nbar_t(theta0),
+    # where c_t, nbar_t(theta0) are the counts and expected counts of the exact run with the same key.
+    key = jax.random.PRNGKey(2)
+    model = _grad_model(mode="straight_through")
+    theta0 = _theta0(model)
+    grad = jax.grad(_loss_sim(model, key))(theta0)
+    ref = jaxpop.simulate(_grad_model(mode="exact"), T_GRAD, 0.5, key=key, record=("n", "A_bar"))
+    c = ref["n"]
+    N = jnp.asarray(model.params.N, dtype=float)
+    nbar0 = ref["A_bar"] * N * 0.5e-3
+    assert np.all(np.asarray(c) >= 0) and np.any(np.asarray(c) != np.round(np.asarray(nbar0)))
+
+    def surrogate(theta):
+        m = _with(model, theta)
+
+        def body(state, inp):
+            k, c_t, nb0 = inp
+            pre = m.expected_count(state, 0.0, 0.5, lambda t: jnp.zeros(2))
+            state = m.add_count(pre, c_t + pre.n_bar - nb0)
+            return state, m.observe(state)["A"]
+
+        steps = jnp.arange(c.shape[0])
+        _, A = jax.lax.scan(body, m.init(None), (steps, c, nbar0))
+        return jnp.mean(A[100:] @ jnp.array([0.8, 0.2]))
+
+    # the surrogate reproduces the forward pass of the straight-through run
+    st_loss = _loss_sim(model, key)(theta0)
+    np.testing.assert_allclose(surrogate(theta0), st_loss, rtol=1e-12)
+    _check_grad(grad, _central_fd(surrogate, theta0))
+
+
+# ---------------------------------------------------------------------------------------------- keys, trials
+def _keys_model():
+    return SchwalgerMeso(schwalger_2017.ei_network(adaptation=False), dt=0.5, history=200)
+
+
+def test_same_key_same_result_and_trials():
+    model, key, zero = _keys_model(), jax.random.PRNGKey(7), jnp.zeros(2)
+    run = lambda k: np.asarray(jaxpop.simulate(model, 100.0, 0.5, key=k, record="n", drive=zero)["n"])
+    a = run(key)
+    np.testing.assert_array_equal(a, run(key))
+    assert np.any(a != run(jax.random.PRNGKey(8)))
+    assert np.all(a == np.round(a)) and a.sum() > 0  # binomial counts are integers
+    tr = jaxpop.simulate(model, 100.0, 0.5, key=key, record="n", trials=3, drive=zero)
+    np.testing.assert_array_equal(tr["n"][2], run(jax.random.split(key, 3)[2]))
+
+
+def test_probabilities_outside_unit_interval_raise_at_run_time():
+    # a NaN drive makes the expected count NaN: the binomial probability check of jaxpop.spikes fires
+    # (same model, duration and drive structure as above: the compiled simulation is reused)
+    with pytest.raises(Exception, match="probabilities"):
+        jaxpop.simulate(_keys_model(), 100.0, 0.5, key=jax.random.PRNGKey(0), record="n",
+                        drive=jnp.array([jnp.nan, 0.0])).data["n"].block_until_ready()
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def test_history_length_matches_nest_rule():
+    # no adaptation: K = floor(5 tau_m / h); with adaptation: theta(K h)/Delta_V >= 0.1 > theta((K+1) h)/Delta_V
+    assert history_length(GIFParams(10, tau_m=20.0), 0.5) == (200,)
+    p = schwalger_2017.uncoupled_adapting()
+    (K,) = history_length(p, 1.0)
+    th = lambda s: 1.5 * np.exp(-s / 1000.0) / 2.0
+    assert th(K) >= 0.1 > th(K + 1)
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: GIFParams(0), "N"),
+    (lambda: GIFParams(10, Delta_V=0.0), "Delta_V"),
+    (lambda: GIFParams(10, Delta_V=-1.0), "Delta_V"),
+    (lambda: GIFParams((10, 10), p=1.5), "p"),
+    (lambda: SchwalgerMeso(GIFParams(10, t_ref=4.0), dt=0.3), "t_ref"),
+    (lambda: SchwalgerMeso(GIFParams(10, t_ref=4.0, delay=0.25), dt=0.5), "delay"),
+    (lambda: SchwalgerMeso(GIFParams(10, t_ref=4.0, delay=1.5), dt=1.0), "delay"),
+    (lambda: SchwalgerMeso(schwalger_2017.uncoupled_adapting(), dt=1.0, history=500), "history"),
+    (lambda: SchwalgerMeso(GIFParams(10), dt=0.5, variant="exact"), "variant"),
+    (lambda: SchwalgerMeso(GIFParams(10), dt=0.5, counts="normal"), "counts"),
+])
+def test_bad_input_raises_naming_the_parameter(make, name):
+    with pytest.raises(ValueError, match=name):
+        make()
+
+
+def test_simulate_rejects_another_dt():
+    model = SchwalgerMeso(GIFParams(10), dt=0.5)
+    with pytest.raises(ValueError, match="dt"):
+        jaxpop.simulate(model, 10.0, 0.25, key=jax.random.PRNGKey(0))

@@ -186,6 +186,11 @@ def simulate(
     return Result(ts, data, float(dt), int(record_every), _observable_dims(model, record))
 
 
+def _ode_rhs(t, y, args):
+    model, drive = args
+    return model.vector_field(t, y, drive)
+
+
 def solve(
     model: AbstractODEModel,
     t_end: float,
@@ -235,14 +240,14 @@ def solve(
     jumps = [x for x in drive.discontinuities() if t0 < x < t_end]
     pid = diffrax.PIDController(rtol=rtol, atol=atol)
     controller = diffrax.ClipStepSizeController(pid, jump_ts=jnp.asarray(jumps)) if jumps else pid
-    term = diffrax.ODETerm(lambda t, y, args: model.vector_field(t, y, args))
+    term = diffrax.ODETerm(_ode_rhs)  # a module-level function: compiled solves are reused across calls
     sol = diffrax.diffeqsolve(
         term,
         diffrax.Tsit5() if solver is None else solver,
         t0, t_end,
         dt0=(t_end - t0) / 1000 if dt0 is None else dt0,
         y0=y0,
-        args=drive,
+        args=(model, drive),
         saveat=diffrax.SaveAt(ts=ts),
         stepsize_controller=controller,
         max_steps=max_steps,

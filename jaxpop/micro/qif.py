@@ -414,19 +414,19 @@ class QIFNetwork(AbstractModel):
         if not is_concrete(self.V_peak, self.V_reset, self.tau, self.tau_s):
             return  # traced (e.g. inside jaxpop.sweep): checked on the concrete model
         v_max = max(float(self.V_peak), -float(self.V_reset))
-        limit = float(jnp.min(self.tau)) / (10.0 * v_max)
+        limit = float(np.min(np.asarray(self.tau))) / (10.0 * v_max)
         if dt > limit * (1 + 1e-9):
             raise ValueError(
                 f"dt={dt!r} is too large for QIFNetwork: need dt <= tau/(10 max(V_peak, |V_reset|)) = {limit:g} "
                 "so that the hold 2 tau/V_peak spans >= 20 steps and one Euler step changes V by <= 10 % at threshold")
-        eta_max = (float(jnp.max(jnp.abs(self.eta) / self._per_neuron(self.tau) ** 2))
+        eta_max = (float(np.max(np.abs(np.asarray(self.eta)) / np.asarray(self._per_neuron(self.tau)) ** 2))
                    if is_concrete(self.eta_bar, self.delta, self.eta_unit) else 0.0)
         if dt * dt * eta_max > 0.5:
             raise ValueError(
                 f"dt={dt!r} is too large for the largest |eta_j|/tau^2 = {eta_max:g} (e.g. a far tail draw of "
                 "eta_sampling='random'): need dt^2 max|eta_j|/tau^2 <= 0.5, else the step that crosses V_peak "
                 "overshoots beyond 1/(2 dt), where Euler's V' = V^2 is unstable after the reset")
-        if self.synapse == "rectangular" and dt > float(jnp.min(self.tau_s)) * (1 + 1e-9):
+        if self.synapse == "rectangular" and dt > float(np.min(np.asarray(self.tau_s))) * (1 + 1e-9):
             raise ValueError(f"dt={dt!r} exceeds the synaptic pulse width tau_s={self.tau_s!r}; "
                              "the rectangular kernel needs dt <= tau_s")
 

@@ -411,7 +411,7 @@ def test_smooth_rate_and_nrmse():
     (dict(eta_sampling="sobol"), "eta_sampling"),
     (dict(synapse="alpha"), "synapse"),
     (dict(N=10, eta_bar=[1.0, 2.0]), "scalars"),
-    (dict(N=(10, 10), J=[1.0, 2.0]), "J must have shape"),
+    (dict(N=(10, 10), J=[1.0, 2.0]), "J must be a scalar or have shape"),
 ])
 def test_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -50,25 +50,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .model import check_positive
+from .model import check_positive, population_matrix as _mat, population_vector as _vec
 
 
-def _vec(name, value, n):
-    arr = jnp.asarray(value, dtype=float)
-    if arr.ndim == 0:
-        return jnp.full((n,), arr)
-    if arr.shape != (n,):
-        raise ValueError(f"{name} must be a scalar or have shape ({n},) (one value per population), got {arr.shape}")
-    return arr
 
 
-def _mat(name, value, n):
-    arr = jnp.asarray(value, dtype=float)
-    if arr.ndim == 0:
-        return jnp.full((n, n), arr)
-    if arr.shape != (n, n):
-        raise ValueError(f"{name} must be a scalar or have shape ({n}, {n}) (target, source), got {arr.shape}")
-    return arr
 
 
 class GIFParams(eqx.Module):

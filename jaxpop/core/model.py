@@ -145,3 +145,23 @@ def is_concrete(*values) -> bool:
     """True if none of ``values`` is a JAX tracer (validation can run)."""
     leaves = jax.tree.leaves(values)
     return not any(isinstance(v, jax.core.Tracer) for v in leaves)
+
+
+def population_vector(name: str, value, n: int) -> jax.Array:
+    """``value`` as a float vector of one entry per population: a scalar broadcasts to ``(n,)``."""
+    arr = jnp.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        return jnp.full((n,), arr)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must be a scalar or have shape ({n},) (one value per population), got shape {arr.shape}")
+    return arr
+
+
+def population_matrix(name: str, value, n: int) -> jax.Array:
+    """``value`` as a float ``(n, n)`` (target, source) matrix: a scalar broadcasts to every entry."""
+    arr = jnp.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        return jnp.full((n, n), arr)
+    if arr.shape != (n, n):
+        raise ValueError(f"{name} must be a scalar or have shape ({n}, {n}) (target, source), got shape {arr.shape}")
+    return arr

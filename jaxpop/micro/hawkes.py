@@ -78,6 +78,8 @@ import numpy as np
 
 from ..core import spikes as _spikes
 from ..core.model import AbstractModel, check_positive, is_concrete
+from ..core.model import population_matrix as _mat
+from ..core.model import population_vector as _vec
 
 TRANSFERS = ("relu", "exponential", "sigmoid")
 INITS = ("rest", "mean_field")
@@ -95,22 +97,8 @@ def _sizes(N) -> tuple[int, ...]:
     raise ValueError(f"N must be a positive integer or a tuple of positive integers (neurons per population), got N={N!r}")
 
 
-def _vec(name, value, n):
-    arr = jnp.asarray(value, dtype=float)
-    if arr.ndim == 0:
-        return jnp.full((n,), arr)
-    if arr.shape != (n,):
-        raise ValueError(f"{name} must be a scalar or have shape ({n},) (one value per population), got {arr.shape}")
-    return arr
 
 
-def _mat(name, value, n):
-    arr = jnp.asarray(value, dtype=float)
-    if arr.ndim == 0:
-        return jnp.full((n, n), arr)
-    if arr.shape != (n, n):
-        raise ValueError(f"{name} must be a scalar or have shape ({n}, {n}) (target, source), got {arr.shape}")
-    return arr
 
 
 class HawkesParams(eqx.Module):

@@ -90,6 +90,8 @@ import numpy as np
 
 from ..core.distributions import make_distribution
 from ..core.model import AbstractModel, check_positive, is_concrete
+from ..core.model import population_matrix as _matrix
+from ..core.model import population_vector as _vector
 
 DISTRIBUTION_NAMES = ("lorentzian", "gaussian", "uniform", "delta")
 _ALIASES = {"cauchy": "lorentzian", "normal": "gaussian"}
@@ -124,24 +126,8 @@ def _check_sizes(N) -> tuple[tuple[int, ...], bool]:
     raise ValueError(f"N must be a positive integer or a tuple of positive integers (one per population), got N={N!r}")
 
 
-def _vector(name, value, n):
-    arr = jnp.asarray(value, dtype=float)
-    if arr.ndim == 0:
-        return jnp.full((n,), arr)
-    if arr.shape != (n,):
-        raise ValueError(f"{name} must be a scalar or have shape ({n},) (one value per population), got shape {arr.shape}")
-    return arr
 
 
-def _matrix(name, value, n):
-    arr = jnp.asarray(value, dtype=float)
-    if arr.ndim == 0 and n == 1:
-        return arr.reshape(1, 1)
-    if arr.ndim == 0:
-        return jnp.full((n, n), arr)
-    if arr.shape != (n, n):
-        raise ValueError(f"{name} must have shape ({n}, {n}) (target, source), got shape {arr.shape}")
-    return arr
 
 
 def _unit_samples(distribution: str, sampling: str, n: int, key) -> jax.Array:

@@ -29,6 +29,7 @@ import time
 
 import jax
 import numpy as np
+from _machine import cpu_model
 
 import jaxpop
 from jaxpop.meso import SchwalgerMeso
@@ -40,15 +41,6 @@ MODELS = {"pd": (lambda: schwalger_2017.potjans_diesmann_gif(1.0), 0.1),
           "ei": (lambda: schwalger_2017.ei_network(adaptation=True), 0.5)}
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_jax(model, t_end, dt, trials, t_warm):

@@ -37,7 +37,8 @@ if "--xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "
                                f" --xla_force_host_platform_device_count={_CPU_DEVICES}").strip()
 
 import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from _machine import cpu_model  # noqa: E402
 import scipy  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
@@ -72,15 +73,6 @@ def scipy_point(eta, J):
     return sol.y[0].mean(), sol.nfev
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main():

@@ -29,6 +29,7 @@ import time
 
 import jax
 import numpy as np
+from _machine import cpu_model
 
 import jaxpop
 from jaxpop.analysis.rates import nrmse, smooth_rate
@@ -92,15 +93,6 @@ def numpy_peer(net, state, t0, n_steps, dt):
     return r, v
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main():

@@ -87,6 +87,67 @@ def test_binomial_exact_moments_with_broadcast_population_sizes():
         _assert_var(x[:, j], n[j] * pj * (1 - pj), what=f"col {j}")
 
 
+# The exact binomial sampler (inversion below a mean of 10, BTRS above, reflection for p > 1/2, and an
+# exact while-loop continuation for the rare samples the fixed work does not settle): its whole pmf is
+# compared with scipy's by a chi-square goodness-of-fit test on bins with >= 5 expected counts (tails
+# pooled). Fixed keys make the test deterministic; with the sampler exact, p-values are uniform, and
+# the threshold 1e-4 over these 26 cases gives a false-alarm probability of 3e-3 were the keys changed.
+BINOMIAL_CASES = [(10, 0.3), (50, 0.1), (1000, 0.004), (100, 0.5), (20683, 0.0005), (20683, 0.02),
+                  (1000, 0.97), (200, 0.06), (200, 0.05), (40, 0.999), (3, 0.5), (60, 0.17), (2e6, 0.3)]
+
+
+def _binomial_gof_pvalue(samples, n, p):
+    lo, hi = int(stats.binom.ppf(1e-6, n, p)), int(stats.binom.isf(1e-6, n, p))
+    ks = np.arange(lo, hi + 1)
+    expected = stats.binom.pmf(ks, n, p) * samples.size
+    observed = np.array([np.sum(samples == k) for k in ks], float)
+    # pool the two tails (including everything outside [lo, hi]) into the end bins
+    expected[0] += stats.binom.cdf(lo - 1, n, p) * samples.size
+    observed[0] += np.sum(samples < lo)
+    expected[-1] += stats.binom.sf(hi, n, p) * samples.size
+    observed[-1] += np.sum(samples > hi)
+    keep = expected >= 5
+    obs = np.append(observed[keep], observed[~keep].sum())
+    exp = np.append(expected[keep], expected[~keep].sum())
+    if exp[-1] < 5:  # merge a small remainder into the smallest kept bin
+        obs, exp = obs[:-1], exp[:-1]
+        obs[np.argmin(exp)] += observed[~keep].sum()
+        exp[np.argmin(exp)] += expected[~keep].sum()
+    chi2 = np.sum((obs - exp) ** 2 / exp)
+    return stats.chi2.sf(chi2, exp.size - 1)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("forced", [False, True], ids=["fixed_work", "continuation"])
+def test_exact_binomial_sampler_matches_the_binomial_pmf(dtype, forced):
+    from jaxpop.core.spikes import _binomial_exact
+
+    # forced: a 2-count inversion window and one BTRS candidate, so that most samples go through the
+    # while-loop continuation (the rare path of the default settings)
+    kw = dict(window=2, proposals=1) if forced else {}
+    M_b = 40_000
+    f = jax.jit(lambda key, n, p: _binomial_exact(key, jnp.full((M_b,), n, dtype), jnp.full((M_b,), p, dtype), **kw))
+    for i, (n, p) in enumerate(BINOMIAL_CASES):
+        if dtype == "float32" and n > 2**24:
+            continue  # counts above 2^24 are not integers in float32
+        x = np.asarray(f(jax.random.PRNGKey(100 + i), n, p), float)
+        assert np.all(x == np.round(x)) and x.min() >= 0 and x.max() <= n, (n, p)
+        assert _binomial_gof_pvalue(x, n, p) > 1e-4, (n, p, dtype, forced)
+
+
+def test_exact_binomial_sampler_degenerate_cases():
+    from jaxpop.core.spikes import _binomial_exact
+
+    n = jnp.array([0.0, 7.0, 7.0, 1.0, 12.0])
+    p = jnp.array([0.3, 0.0, 1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(np.asarray(_binomial_exact(jax.random.PRNGKey(0), n, p)), [0, 0, 7, 1, 0])
+
+
+def test_binomial_keeps_float32():
+    x = spikes.binomial(jax.random.PRNGKey(1), jnp.float32(100.0), jnp.full((4,), 0.2, jnp.float32))
+    assert x.dtype == jnp.float32
+
+
 def test_gaussian_mode_is_exactly_mean_plus_sd_times_one_normal_draw():
     # The 'gaussian' sample is mean + sd * eps with eps ~ N(0, 1) not depending on the
     # parameters: the standardised sample is the *same* eps for every sampler and parameter

@@ -19,6 +19,10 @@ TARGETS: dict[str, tuple[str, str, str]] = {
     "mpr-fig6": ("jaxpop.reproduce.mpr2015", "fig6", "MPR 2015 Fig. 6: networks with uniform / Gaussian g(eta) under sinusoidal forcing"),
     "mpr-fig8": ("jaxpop.reproduce.mpr2015", "fig8", "MPR 2015 Fig. 8: identical QIF neurons with independent noise vs FREs"),
     "mpr-fig9": ("jaxpop.reproduce.mpr2015", "fig9", "MPR 2015 Fig. 9: bistability with Lorentzian-distributed coupling"),
+    "meso-step": ("jaxpop.reproduce.schwalger2017", "step", "Schwalger 2017 / lecture: micro vs meso vs naive vs N->inf, step stimulus"),
+    "meso-mass": ("jaxpop.reproduce.schwalger2017", "mass", "lecture: neural mass, hitting time of r = 0 in the naive model vs the Lambda model"),
+    "meso-bistable": ("jaxpop.reproduce.schwalger2017", "bistable", "lecture: finite-size noise hops a bistable population, dwell times micro vs meso"),
+    "meso-spectra": ("jaxpop.reproduce.schwalger2017", "spectra", "lecture: activity spectra micro vs meso (E-I network), meso Potjans-Diesmann"),
 }
 
 

@@ -154,6 +154,18 @@ def test_trials_vmap_equals_loop_over_split_keys(fine, singles):
     assert len({float(fine["x"][i, -1]) for i in range(N_TRIALS)}) == N_TRIALS  # trials differ
 
 
+def test_trials_in_chunks_are_the_same_trials():
+    whole = jaxpop.simulate(NOISY, 1.0, 0.01, key=KEY, record=NAMES, trials=6)
+    chunked = jaxpop.simulate(NOISY, 1.0, 0.01, key=KEY, record=NAMES, trials=6, trials_per_chunk=2)
+    for name in NAMES:
+        np.testing.assert_array_equal(chunked[name], whole[name], err_msg=name)
+    for bad in (4, 0, 2.0):
+        with pytest.raises(ValueError, match="trials_per_chunk"):
+            jaxpop.simulate(NOISY, 1.0, 0.01, key=KEY, trials=6, trials_per_chunk=bad)
+    with pytest.raises(ValueError, match="trials_per_chunk needs trials"):
+        jaxpop.simulate(NOISY, 1.0, 0.01, key=KEY, trials_per_chunk=2)
+
+
 def test_key_scheme_matches_a_hand_written_loop(singles):
     # documented: k_init, k_steps = split(key); init(k_init); step k gets fold_in(k_steps, k)
     dt, n = 0.01, 25

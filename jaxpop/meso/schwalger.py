@@ -292,13 +292,17 @@ class SchwalgerMeso(AbstractModel):
 
     def _kernels(self, P, age):
         r"""Adaptation kernel :math:`\theta((a+1)h)` and its quasi-renewal transform per count
-        :math:`\Delta_V(1 - e^{-\theta/\Delta_V})/N` at the slots' ages (both (n_pop, K_max))."""
+        :math:`\Delta_V(1 - e^{-\theta/\Delta_V})/N` at the slots' ages (both (n_pop, K_max)).
+
+        Both are computed in age order from the parameters alone (loop-invariant: XLA hoists them
+        out of the time loop) and then gathered to the ring slots.
+        """
         N = jnp.asarray(P.N, dtype=P.mu.dtype)
-        t_age = (age + 1).astype(P.mu.dtype) * self.dt
+        t_age = self.dt * jnp.arange(1, self.K_max + 1, dtype=P.mu.dtype)
         tau = jnp.where(P.tau_sfa > 0, P.tau_sfa, 1.0)
-        theta = jnp.sum(P.q_sfa[:, None, :] * jnp.exp(-t_age[:, :, None] / tau[:, None, :]), axis=-1)
+        theta = jnp.sum(P.q_sfa[:, None, :] * jnp.exp(-t_age[None, :, None] / tau[:, None, :]), axis=-1)
         theta_t = P.Delta_V[:, None] * (-jnp.expm1(-theta / P.Delta_V[:, None])) / N[:, None]
-        return theta, theta_t
+        return jnp.take_along_axis(theta, age, axis=1), jnp.take_along_axis(theta_t, age, axis=1)
 
     def expected_count(self, state: MesoState, t, dt, drive) -> _Pre:
         """Steps 1–6 of the algorithm: everything up to the expected count :math:`\\bar n`."""

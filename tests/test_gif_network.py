@@ -231,3 +231,28 @@ def test_validation():
         jaxpop.simulate(net, 10.0, 0.25, key=jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="lambda_0"):
         GIFParams(10, lambda_0=-1.0)
+
+
+@pytest.mark.parametrize("make, name", [
+    # dt that does not resolve the refractory period (of one population) or a delay
+    (lambda: GIFNetwork(GIFParams((10, 10), t_ref=(4.0, 1.25)), dt=0.5), "t_ref"),
+    (lambda: GIFNetwork(GIFParams((10, 10), delay=[[1.0, 0.75], [1.0, 1.0]]), dt=0.5), "delay"),
+    (lambda: GIFNetwork(GIFParams(10, delay=0.25), dt=0.5), "delay"),
+    (lambda: GIFNetwork(GIFParams(10), dt=0.0), "dt"),
+    (lambda: GIFNetwork(GIFParams(10), dt=-0.5), "dt"),
+    # not a GIFParams (N < 1, Delta_u <= 0, p outside [0, 1] are rejected by GIFParams itself:
+    # tests/test_schwalger_meso.py::test_bad_input_more_cases)
+    (lambda: GIFNetwork({"N": 10}, dt=0.5), "params"),
+])
+def test_bad_input_network(make, name):
+    with pytest.raises(ValueError, match=name):
+        make()
+
+
+def test_nan_input_raises_probability_error_at_run_time():
+    # a NaN drive makes the escape probability NaN: the check of jaxpop.spikes.bernoulli fires at run time
+    # instead of silently producing no spikes
+    net = GIFNetwork(GIFParams((20, 5), J=0.1), dt=DT)
+    with pytest.raises(Exception, match="probabilities"):
+        jaxpop.simulate(net, 5.0, DT, key=jax.random.PRNGKey(0),
+                        drive=jnp.array([jnp.nan, 0.0])).data["A"].block_until_ready()

@@ -233,9 +233,10 @@ def test_same_key_same_result_and_trials():
 
 
 def test_probabilities_outside_unit_interval_raise_at_run_time():
-    # a NaN drive makes the expected count NaN: the binomial probability check of jaxpop.spikes fires
-    # (same model, duration and drive structure as above: the compiled simulation is reused)
-    with pytest.raises(Exception, match="probabilities"):
+    # a NaN drive makes the expected count NaN: the model's run-time check fires before the probability is clipped
+    # to [0, 1] (jaxpop.spikes' own check of p is tested in tests/test_spikes.py); same model, duration and drive
+    # structure as above, so the compiled simulation is reused
+    with pytest.raises(Exception, match="NaN"):
         jaxpop.simulate(_keys_model(), 100.0, 0.5, key=jax.random.PRNGKey(0), record="n",
                         drive=jnp.array([jnp.nan, 0.0])).data["n"].block_until_ready()
 
@@ -271,3 +272,67 @@ def test_simulate_rejects_another_dt():
     model = SchwalgerMeso(GIFParams(10), dt=0.5)
     with pytest.raises(ValueError, match="dt"):
         jaxpop.simulate(model, 10.0, 0.25, key=jax.random.PRNGKey(0))
+
+
+@pytest.mark.parametrize("make, name", [
+    # N < 1, or not an integer (a float or bool N used to raise TypeError: 'float' object is not iterable)
+    (lambda: GIFParams(-3), "N"),
+    (lambda: GIFParams((10, 0)), "N"),
+    (lambda: GIFParams(2.5), "N"),
+    (lambda: GIFParams(True), "N"),
+    (lambda: GIFParams(()), "N"),
+    # softness Delta_u <= 0 in one population of several, or NaN
+    (lambda: GIFParams((10, 10), Delta_V=(2.0, 0.0)), "Delta_V"),
+    (lambda: GIFParams(10, Delta_V=float("nan")), "Delta_V"),
+    # probabilities outside [0, 1] (one entry of a matrix; negative; NaN)
+    (lambda: GIFParams((10, 10), p=[[0.2, 1.01], [0.2, 0.2]]), "p"),
+    (lambda: GIFParams((10, 10), p=-0.1), "p"),
+    (lambda: GIFParams(10, p=float("nan")), "p"),
+    # other parameters with a range
+    (lambda: GIFParams(10, tau_m=0.0), "tau_m"),
+    (lambda: GIFParams(10, t_ref=-1.0), "t_ref"),
+    (lambda: GIFParams(10, lambda_0=0.0), "lambda_0"),
+    (lambda: GIFParams(10, tau_sfa=[0.0], q_sfa=[1.0]), "tau_sfa"),
+    (lambda: GIFParams(10, tau_sfa=[100.0]), "q_sfa"),
+    (lambda: GIFParams(10, tau_syn_in=-6.0), "tau_syn_in"),
+    (lambda: GIFParams(10, delay=-1.0), "delay"),
+    # dt that does not resolve the refractory period (of one population) or the delay
+    (lambda: SchwalgerMeso(GIFParams((10, 10), t_ref=(4.0, 1.25)), dt=0.5), "t_ref"),
+    (lambda: SchwalgerMeso(GIFParams((10, 10), delay=[[1.0, 0.75], [1.0, 1.0]]), dt=0.5), "delay"),
+    (lambda: SchwalgerMeso(GIFParams(10, delay=0.0), dt=0.5), "delay"),
+    (lambda: SchwalgerMeso(GIFParams(10), dt=0.0), "dt"),
+    (lambda: SchwalgerMeso(GIFParams(10), dt=-0.5), "dt"),
+    # history window: too short for the adaptation kernels of the facts §2.4 network (auto K = 2772 bins at
+    # dt = 0.5 ms: theta(500 ms)/Delta_V = 0.27), not longer than the refractory period, not one per population
+    (lambda: SchwalgerMeso(schwalger_2017.ei_network(adaptation=True), dt=0.5, history=1000), "history"),
+    (lambda: SchwalgerMeso(schwalger_2017.ei_network(adaptation=True), dt=0.5, history=(3000, 1000)), "history"),
+    (lambda: SchwalgerMeso(GIFParams(10, t_ref=4.0), dt=1.0, history=4), "history"),
+    (lambda: SchwalgerMeso(GIFParams((10, 10)), dt=1.0, history=(300,)), "history"),
+    (lambda: SchwalgerMeso(GIFParams(10), dt=1.0, history=0), "history"),
+    # sampling options
+    (lambda: SchwalgerMeso(GIFParams(10), dt=0.5, mode="soft"), "mode"),
+    (lambda: SchwalgerMeso(GIFParams(10), dt=0.5, counts="gaussian", mode="straight_through"), "mode"),
+])
+def test_bad_input_more_cases(make, name):
+    # issue 3 acceptance: N < 1, Delta_u <= 0, dt not resolving t_ref or the delay, a history window too short
+    # for the adaptation kernels, probabilities outside [0, 1]: a ValueError naming the parameter
+    with pytest.raises(ValueError, match=name):
+        make()
+
+
+def test_history_window_at_the_automatic_length_is_accepted():
+    # the boundary of the history check: the automatic length itself, and longer windows, are fine
+    params = schwalger_2017.ei_network(adaptation=True)
+    (K, _) = history_length(params, 0.5)
+    assert SchwalgerMeso(params, dt=0.5, history=K).K == (K, K)
+    assert SchwalgerMeso(params, dt=0.5, history=K + 10).K == (K + 10, K + 10)
+    with pytest.raises(ValueError, match="history"):
+        SchwalgerMeso(params, dt=0.5, history=K - 1)
+
+
+def test_nan_expected_count_raises_for_poisson_counts():
+    # as test_probabilities_outside_unit_interval_raise_at_run_time, with Poisson counts (NEST BinoRand = False)
+    model = SchwalgerMeso(schwalger_2017.ei_network(adaptation=False), dt=0.5, history=200, counts="poisson")
+    with pytest.raises(Exception, match="NaN"):
+        jaxpop.simulate(model, 20.0, 0.5, key=jax.random.PRNGKey(0), record="n",
+                        drive=jnp.array([jnp.nan, 0.0])).data["n"].block_until_ready()

@@ -102,7 +102,7 @@ class GIFParams(eqx.Module):
 
     def __init__(self, N=500, *, mu=24.0, tau_m=20.0, t_ref=4.0, lambda_0=10.0, Delta_V=2.5, V_T_star=15.0,
                  V_reset=0.0, tau_sfa=None, q_sfa=None, J=0.0, p=1.0, tau_syn_ex=3.0, tau_syn_in=6.0, delay=1.0):
-        sizes = (N,) if isinstance(N, (int, np.integer)) and not isinstance(N, bool) else tuple(N)
+        sizes = tuple(N) if np.iterable(N) else (N,)
         if len(sizes) == 0 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in sizes):
             raise ValueError(f"N must be a positive integer or a tuple of positive integers (neurons per population), got N={N!r}")
         n = len(sizes)

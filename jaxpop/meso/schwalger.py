@@ -161,8 +161,9 @@ class SchwalgerMeso(AbstractModel):
     history : int or tuple of int, optional
         Age bins per population (default: automatic, :func:`history_length`). A window too short
         for the adaptation kernels (:math:`\theta((K+1)h)/\Delta_V \ge 0.1`) is an error.
-    dtype : {'float64', 'float32'}
-        Floating-point type of the state and the arithmetic (default ``'float64'``, as NEST).
+    dtype : {'float64', 'float32'}, optional
+        Floating-point type of the state and the arithmetic (default ``'float64'`` as NEST, or
+        ``'float32'`` when float64 is switched off, ``JAXPOP_X64=0``).
         ``'float32'`` halves the memory traffic of large trial batches and runs the exponentials
         several times faster on CPUs and GPUs; rates agree with float64 within sampling error
         (tested), but round-off in the survivor sums is ~1e-7 relative instead of ~1e-16.
@@ -187,7 +188,7 @@ class SchwalgerMeso(AbstractModel):
     default_record: ClassVar[tuple[str, ...]] = ("A",)
 
     def __init__(self, params: GIFParams, *, dt: float, variant: str = "lambda", counts: str = "binomial",
-                 mode: str = "exact", temperature: float = 0.5, history=None, dtype: str = "float64"):
+                 mode: str = "exact", temperature: float = 0.5, history=None, dtype: str | None = None):
         if not isinstance(params, GIFParams):
             raise TypeError(f"params must be a GIFParams, got {type(params).__name__}")
         if variant not in VARIANTS:
@@ -197,6 +198,8 @@ class SchwalgerMeso(AbstractModel):
         spikes.check_mode(mode)
         if counts == "gaussian" and mode not in ("exact", "gaussian"):
             raise ValueError(f"counts='gaussian' is already reparameterised; mode must be 'exact' or 'gaussian', got {mode!r}")
+        if dtype is None:
+            dtype = "float64" if jax.config.jax_enable_x64 else "float32"
         if str(dtype) not in ("float64", "float32"):
             raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
         if str(dtype) == "float64" and not jax.config.jax_enable_x64:
@@ -254,9 +257,9 @@ class SchwalgerMeso(AbstractModel):
         return {k: ("population",) for k in ("A", "n", "A_bar", "V_free", "mass")}
 
     @classmethod
-    def from_micro(cls, net, *, dt, **kwargs):
-        """The mesoscopic twin of a microscopic ``GIFNetwork`` (same ``params``)."""
-        return cls(net.params, dt=dt, **kwargs)
+    def from_micro(cls, net, *, dt=None, **kwargs):
+        """The mesoscopic twin of a microscopic ``GIFNetwork`` (same ``params``; ``dt`` defaults to the network's)."""
+        return cls(net.params, dt=net.dt if dt is None else dt, **kwargs)
 
     def _ring(self, oldest):
         """Masks and age index of the ring slots for the current step (all (n_pop, K_max)).
@@ -404,6 +407,10 @@ class SchwalgerMeso(AbstractModel):
         if self.variant == "mean_field":
             return n_bar
         N = jnp.asarray(self.params.N, dtype=n_bar.dtype)
+        # a NaN expected count (e.g. a NaN drive) must raise: check before the clipping below, which would
+        # turn it into 0 (and lets XLA fold the sampler's own check max(x, 0) >= 0 to true)
+        n_bar = eqx.error_if(n_bar, jnp.any(jnp.isnan(n_bar)),
+                             "SchwalgerMeso: the expected count is NaN (check the drive and parameters)")
         if self.counts == "poisson":
             # NEST: a mean above N gives N, and the count is clipped to [0, N]
             c = spikes.poisson(key, jnp.clip(n_bar, 0.0, None), mode=self.mode, temperature=self.temperature)

@@ -113,3 +113,31 @@ def test_ei_network_with_adaptation():
                                       (schwalger_2017.ei_network_no_adaptation, 0.2)])
 def test_long_runs(make, dt):
     compare(make(), dt=dt, t_warm=2000.0, t_rec=40000.0, seed=3)
+
+
+@pytest.mark.slow
+def test_potjans_diesmann_meso_rates():
+    # Issue 3 acceptance: the 8-population mesoscopic Potjans-Diesmann model of facts §2.6 (no adaptation,
+    # full scale, dt = 0.1 ms, 10 s of biological time) gives the rates of NEST gif_pop_psc_exp within 2 %,
+    # and within Z = 4 combined standard errors (19 batches of 500 ms after a 500-ms transient per simulator;
+    # the transient of this network without adaptation lasts a few tau_m = 10 ms). The 2 % is resolved:
+    # the combined SE is asserted to be below 2/3 % of the rate (a 2 % difference is >= 3 SE).
+    # Measured (seed 5, 2026-11-24): NEST 0.972 2.858 4.670 5.657 8.177 9.033 0.990 7.536 Hz, jaxpop 0.975 2.859
+    # 4.679 5.658 8.140 9.038 0.992 7.540 Hz (L2/3E ... L6I): max |rel. diff.| 0.45 % (L5E, 1.0 SE), SE <= 0.47 %.
+    params = schwalger_2017.potjans_diesmann_gif(1.0)
+    dt, t_warm, t_end = 0.1, 500.0, 10_000.0
+    nest_counts, wall_nest = run_nest(params, dt, t_end, seed=5)
+    t0 = time.perf_counter()
+    jax_counts = run_jaxpop(params, dt, t_end, seed=5)
+    wall_jax = time.perf_counter() - t0
+    n = min(len(nest_counts), len(jax_counts))  # NEST's multimeter starts at t = dt: align the ends
+    t_w = t_warm - (len(jax_counts) - n) * dt
+    rn, sen, _, _ = batch_stats(nest_counts[-n:], params.N, dt, t_w)
+    rj, sej, _, _ = batch_stats(jax_counts[-n:], params.N, dt, t_w)
+    se = np.hypot(sen, sej)
+    report = {"populations": list(schwalger_2017.PD_POPULATIONS), "rate_nest": rn, "rate_jaxpop": rj,
+              "se": se, "rel_diff": rj / rn - 1, "wall_nest_s": wall_nest, "wall_jaxpop_s": wall_jax}
+    print({k: np.round(v, 4).tolist() if isinstance(v, np.ndarray) else v for k, v in report.items()})
+    assert np.all(se < 0.02 / 3 * rn), report
+    assert np.all(np.abs(rj / rn - 1) <= 0.02), report
+    assert np.all(np.abs(rj - rn) <= Z * se), report

@@ -7,11 +7,10 @@ diffusion theory (noisy network), counting statistics (network vs FRE rates) and
 numbers. The full-size checks (N = 10^4) are marked ``slow``.
 """
 
-import json
-
 import numpy as np
 import pytest
 
+from _reproduce_cache import run_quick
 from jaxpop import reproduce
 
 PI = np.pi
@@ -22,22 +21,6 @@ TARGETS = ("mpr-fig1", "mpr-fig2", "mpr-fig3", "mpr-fig5", "mpr-fig6", "mpr-fig8
 @pytest.fixture(scope="module")
 def outdir(tmp_path_factory):
     return tmp_path_factory.mktemp("mpr2015")
-
-
-_CACHE = {}
-
-
-def run_quick(name, outdir):
-    """Run a target once per session; check the files it promises."""
-    if name not in _CACHE:
-        numbers = reproduce.run(name, outdir, quick=True)
-        stem = "mpr2015_" + name.split("-")[1]
-        png = outdir / f"{stem}.png"
-        assert png.exists() and png.stat().st_size > 20_000, f"{png} missing or empty"
-        saved = json.loads((outdir / f"{stem}.json").read_text())
-        assert saved["quick"] is True and set(saved) == set(numbers)
-        _CACHE[name] = numbers
-    return _CACHE[name]
 
 
 def quartic(r, eta, J, delta=1.0, Gamma=0.0):

@@ -5,39 +5,23 @@ JSON exist and that the returned numbers agree with something the target did not
 way: renewal theory by quadrature, the Feller (CIR) extinction law, the N -> infinity integral
 equation, counting statistics (standard errors over trials) and the physics each demonstration is
 about (the naive model's mass is not conserved, the Λ model's is; a bistable population hops).
-The random streams of the models may change (the lead is rewriting the meso step), so every bound
-is statistical, stated with its derivation.
+Every bound is statistical (the random streams of the models are not frozen), stated with its derivation.
 """
-
-import json
 
 import numpy as np
 import pytest
 
+from _reproduce_cache import CACHE as _CACHE
+from _reproduce_cache import run_quick
 from jaxpop import reproduce
 from jaxpop.reproduce import schwalger2017 as s17
 
 TARGETS = ("meso-step", "meso-mass", "meso-bistable", "meso-spectra")
 
-_CACHE = {}
-
 
 @pytest.fixture(scope="module")
 def outdir(tmp_path_factory):
     return tmp_path_factory.mktemp("schwalger2017")
-
-
-def run_quick(name, outdir):
-    """Run a target once per session; check the files it promises."""
-    if name not in _CACHE:
-        numbers = reproduce.run(name, outdir, quick=True)
-        stem = "schwalger2017_" + name.split("-")[1]
-        png = outdir / f"{stem}.png"
-        assert png.exists() and png.stat().st_size > 20_000, f"{png} missing or empty"
-        saved = json.loads((outdir / f"{stem}.json").read_text())
-        assert saved["quick"] is True and set(saved) == set(numbers)
-        _CACHE[name] = numbers
-    return _CACHE[name]
 
 
 def test_registry_lists_every_target():

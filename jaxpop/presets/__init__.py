@@ -1,5 +1,5 @@
 """Published parameter sets."""
 
-from . import schwalger_2017
+from . import potjans_diesmann, schwalger_2017
 
-__all__ = ["schwalger_2017"]
+__all__ = ["potjans_diesmann", "schwalger_2017"]

@@ -1,0 +1,92 @@
+"""The LIF microcircuit network (:class:`jaxpop.micro.microcircuit.MicrocircuitNetwork`): exact integration,
+event-driven delayed propagation, buffer overflow reporting, and the down-scaled Potjans–Diesmann rates
+against NEST's reference data (facts §1.12)."""
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxpop
+from jaxpop.micro.microcircuit import MicrocircuitNetwork, check_dropped
+from jaxpop.presets import potjans_diesmann as pd
+
+C_m, tau_m, E_L, V_th, V_reset, t_ref, tau_s = 250.0, 10.0, -65.0, -50.0, -65.0, 2.0, 0.5
+DT = 0.1
+
+
+def _quiet(I_dc=0.0, synapses=False):
+    """0.01-scaled circuit without background, resting at E_L, with a DC current (pA); no synapses unless asked."""
+    c = pd.microcircuit(0.01, 0.01, background="dc")
+    return dataclasses.replace(c, Q=c.Q if synapses else np.zeros_like(c.Q), I_dc=np.full(8, I_dc),
+                               V0_mean=np.full(8, E_L), V0_sd=np.zeros(8))
+
+
+def test_subthreshold_dc_response_is_exact():
+    net = MicrocircuitNetwork(_quiet(I_dc=300.0), dt=DT)  # below the 375 pA rheobase
+    res = jaxpop.simulate(net, 20.0, DT, key=jax.random.PRNGKey(0), record="V")
+    t = DT * np.arange(1, 201)
+    v_inf = 300.0 * tau_m / C_m
+    # float32 state (resolution 7.6e-6 mV at -65 mV): a few ulps after 200 steps
+    np.testing.assert_allclose(np.asarray(res["V"])[:, 0], E_L + v_inf * (1 - np.exp(-t / tau_m)), atol=6e-5)
+
+
+def test_a_spike_arrives_after_its_delay_with_the_psc_kernel():
+    net = MicrocircuitNetwork(_quiet(synapses=True), dt=DT)  # a ring buffer long enough for the PD delays
+    w, d = 100.0, 15  # pA, steps
+    assert net.D > d
+    n = sum(net.sizes)
+    net = eqx.tree_at(lambda m: (m.indptr, m.target, m.weight, m.delay), net,
+                      (jnp.concatenate([jnp.array([0]), jnp.ones(n, jnp.int32)]).astype(net.indptr.dtype),
+                       jnp.array([5], jnp.int32), jnp.array([w], jnp.float32), jnp.array([d], jnp.int16)))
+    state0 = net.init(jax.random.PRNGKey(0))
+    state0 = state0._replace(V=state0.V.at[0].set(V_th + 1.0))  # neuron 0 fires in step 0
+    res = jaxpop.simulate(net, 5.0, DT, key=jax.random.PRNGKey(0), record=("V", "spikes"), state0=state0)
+    assert np.asarray(res["spikes"])[0, 0] == 1 and np.asarray(res["spikes"])[1:].sum() == 0
+    V5 = np.asarray(res["V"])[:, 5] - E_L  # record k = state after step k
+    k = np.arange(50)
+    kernel = w * tau_s * tau_m / (C_m * (tau_m - tau_s)) * (np.exp(-(k - d) * DT / tau_m) - np.exp(-(k - d) * DT / tau_s))
+    # float32 state: V is stored in absolute mV (~ -65), whose resolution is 7.6e-6 mV; the recursion accumulates a
+    # few ulps over 50 steps, so 6e-5 mV (8 ulps, 0.04 % of the 0.17 mV PSP)
+    np.testing.assert_allclose(V5, np.where(k > d, kernel, 0.0), atol=6e-5)
+    assert V5[d + 16] > 0.1  # a visible PSP (100 pA ~ 0.17 mV at its peak, t_max = 1.58 ms)
+
+
+def test_refractory_clamp_and_reset():
+    net = MicrocircuitNetwork(_quiet(I_dc=1000.0), dt=DT)  # suprathreshold: regular firing
+    res = jaxpop.simulate(net, 50.0, DT, key=jax.random.PRNGKey(0), record=("V", "spikes"))
+    s, V = np.asarray(res["spikes"])[:, 0], np.asarray(res["V"])[:, 0]
+    first = int(np.argmax(s))
+    np.testing.assert_array_equal(V[first:first + 21], V_reset)  # the spike step and 20 refractory steps
+    assert V[first + 21] > V_reset
+    # ISI of a LIF with t_ref: t_ref + tau_m ln(v_inf / (v_inf - theta)), on the grid
+    v_inf = 1000.0 * tau_m / C_m
+    isi = np.diff(np.nonzero(s)[0]) * DT
+    assert np.all(np.abs(isi - (t_ref + tau_m * np.log(v_inf / (v_inf - (V_th - E_L))))) <= DT + 1e-9)
+
+
+def test_buffer_overflow_is_reported_not_silent():
+    c = dataclasses.replace(pd.microcircuit(0.01, 0.01, background="dc"), V0_mean=np.full(8, -40.0), V0_sd=np.zeros(8))
+    net = MicrocircuitNetwork(c, dt=DT, max_spikes=4)
+    res = jaxpop.simulate(net, 1.0, DT, key=jax.random.PRNGKey(0), record="dropped")
+    assert np.asarray(res["dropped"])[-1] > 0
+    with pytest.raises(RuntimeError, match="exceeded the buffers"):
+        check_dropped(res)
+
+
+@pytest.mark.slow
+def test_downscaled_rates_match_nest_reference():
+    # Issue 4 acceptance (down-scaled): N_scaling = K_scaling = 0.1, Poisson background, DC compensation; rates over
+    # [0.5, 1.5] s, silent neurons included, within 10 % of NEST's reference data for this configuration (facts
+    # §1.12: 0.402 ... 6.986 Hz; one NEST run, seed 55). Measured (2026-11-24, key 55): 0.437 2.063 3.913 4.965
+    # 6.652 7.698 0.893 6.946 Hz, i.e. +8.6 % (L2/3E) ... -0.6 %; the counting SE of L2/3E over 2068 neurons x 1 s
+    # is ~1.5 %, so 10 % is a model-level check, not a statistical one.
+    net = MicrocircuitNetwork(pd.microcircuit(0.1, 0.1), dt=DT)
+    res = jaxpop.simulate(net, 1500.0, DT, key=jax.random.PRNGKey(55), record=("A", "dropped"), record_every=100)
+    check_dropped(res)
+    rates = np.asarray(res["A"])[50:].mean(0)
+    ref = np.array([0.402, 2.017, 3.880, 4.958, 6.575, 7.726, 0.831, 6.986])
+    assert np.all(np.abs(rates / ref - 1) <= 0.10), rates

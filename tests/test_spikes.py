@@ -135,6 +135,37 @@ def test_exact_binomial_sampler_matches_the_binomial_pmf(dtype, forced):
         assert _binomial_gof_pvalue(x, n, p) > 1e-4, (n, p, dtype, forced)
 
 
+def _poisson_gof_pvalue(x, mean):
+    hi = int(stats.poisson.isf(1e-6, mean))
+    ks = np.arange(0, hi + 1)
+    expected = stats.poisson.pmf(ks, mean) * x.size
+    observed = np.array([np.sum(x == k) for k in ks], float)
+    expected[-1] += stats.poisson.sf(hi, mean) * x.size
+    observed[-1] += np.sum(x > hi)
+    keep = expected >= 5
+    obs, exp = observed[keep], expected[keep]
+    obs[-1] += observed[~keep].sum()  # pooled tail (all small bins lie above the kept ones)
+    exp[-1] += expected[~keep].sum()
+    return stats.chi2.sf(np.sum((obs - exp) ** 2 / exp), exp.size - 1)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("forced", [False, True], ids=["fixed_work", "continuation"])
+def test_exact_poisson_sampler_matches_the_poisson_pmf(dtype, forced):
+    # as the binomial test above: chi-square goodness of fit, fixed keys, threshold 1e-4; means on both sides of the
+    # inversion limit (10), the continuation path forced by a 2-count window
+    from jaxpop.core.spikes import _poisson_exact
+
+    M_p = 40_000
+    kw = dict(window=2) if forced else {}
+    f = jax.jit(lambda key, m: _poisson_exact(key, jnp.full((M_p,), m, dtype), **kw))
+    for i, mean in enumerate([0.02, 0.23, 1.3, 2.32, 5.0, 9.9, 10.0, 37.0]):
+        x = np.asarray(f(jax.random.PRNGKey(200 + i), mean), float)
+        assert np.all(x == np.round(x)) and x.min() >= 0
+        assert _poisson_gof_pvalue(x, mean) > 1e-4, (mean, dtype, forced)
+    np.testing.assert_array_equal(np.asarray(_poisson_exact(jax.random.PRNGKey(0), jnp.zeros(5, dtype))), 0)
+
+
 def test_exact_binomial_sampler_degenerate_cases():
     from jaxpop.core.spikes import _binomial_exact
 

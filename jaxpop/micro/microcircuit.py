@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core.model import AbstractModel
+from ..core.spikes import _poisson_exact
 
 from ..presets.potjans_diesmann import MicrocircuitConfig
 
@@ -202,7 +203,7 @@ class MicrocircuitNetwork(AbstractModel):
         arriving = state.ring[state.head]
         ring = state.ring.at[state.head].set(0.0)
         if self.background == "poisson":
-            arriving = arriving + self.w_ext * jax.random.poisson(key, self.bg_mean, (n,)).astype(jnp.float32)
+            arriving = arriving + self.w_ext * _poisson_exact(key, self.bg_mean)
         I_ext = self.I_dc + jnp.broadcast_to(jnp.asarray(drive(t), jnp.float32), (len(self.sizes),))[self.pop]
         v = state.V - E_L
         free = state.ref == 0

@@ -40,7 +40,7 @@ def test_a_spike_arrives_after_its_delay_with_the_psc_kernel():
     assert net.D > d
     n = sum(net.sizes)
     net = eqx.tree_at(lambda m: (m.indptr, m.target, m.weight, m.delay), net,
-                      (jnp.concatenate([jnp.array([0]), jnp.ones(n, jnp.int32)]).astype(net.indptr.dtype),
+                      (jnp.concatenate([jnp.array([0]), jnp.ones(n + 1, jnp.int32)]).astype(net.indptr.dtype),
                        jnp.array([5], jnp.int32), jnp.array([w], jnp.float32), jnp.array([d], jnp.int16)))
     state0 = net.init(jax.random.PRNGKey(0))
     state0 = state0._replace(V=state0.V.at[0].set(V_th + 1.0))  # neuron 0 fires in step 0

@@ -304,8 +304,8 @@ def _binomial_exact(key, n, p, *, window: int = 40, proposals: int = 2):
     draws = _uniform32(k_draw, (2 * proposals + 1,) + p.shape, dtype)
     u = draws[0]
     qi = jnp.where(small, q, 0.0)  # q -> 0 where BTRS is used: nothing overflows there
-    # BTRS constants (n, q -> a valid dummy where inversion is used)
-    consts = _btrs_setup(jnp.where(small, 100.0, n), jnp.where(small, 0.25, q))
+    # BTRS constants (n, q -> a valid dummy where inversion is used); computed only where BTRS runs
+    btrs_setup = lambda: _btrs_setup(jnp.where(small, 100.0, n), jnp.where(small, 0.25, q))  # noqa: E731
 
     # --- inversion: an unrolled search over the first `window` counts (elementwise: one fused loop)
     odds = qi / (1 - qi)
@@ -323,7 +323,7 @@ def _binomial_exact(key, n, p, *, window: int = 40, proposals: int = 2):
     # --- BTRS, a batch of candidates; the first accepted one is kept. Skipped when no sample needs it
     # (the usual case in population models: a few spikes per step); under vmap the cond is a select
     def rejection(_):
-        cand, ok = _btrs(draws[1:1 + proposals] - 0.5, draws[1 + proposals:], consts)
+        cand, ok = _btrs(draws[1:1 + proposals] - 0.5, draws[1 + proposals:], btrs_setup())
         k, acc = cand[-1], ok[-1]
         for i in range(proposals - 2, -1, -1):
             k, acc = jnp.where(ok[i], cand[i], k), acc | ok[i]
@@ -344,7 +344,7 @@ def _binomial_exact(key, n, p, *, window: int = 40, proposals: int = 2):
         k = jnp.where(inv, kn, k)
         inv = inv & (cd < u) & (kn < n)
         uv = _uniform32(jax.random.fold_in(k_more, i), (2,) + p.shape, dtype)  # rejection: a fresh candidate
-        kc, acc = _btrs(uv[0] - 0.5, uv[1], consts)
+        kc, acc = _btrs(uv[0] - 0.5, uv[1], btrs_setup())
         k = jnp.where(rej & acc, kc, k)
         return k, inv, rej & ~acc, pm, cd, i + 1
 

@@ -125,7 +125,7 @@ class MicrocircuitNetwork(AbstractModel):
     performance work are not yet.
     """
 
-    indptr: jax.Array
+    indptr: jax.Array  # (N + 2,): CSR offsets plus one padding entry
     target: jax.Array
     weight: jax.Array
     delay: jax.Array
@@ -157,7 +157,9 @@ class MicrocircuitNetwork(AbstractModel):
         conn = build_connectivity(config, dt, key)
         N = np.asarray(config.N)
         n_total = int(N.sum())
-        self.indptr, self.target, self.weight, self.delay = conn.indptr, conn.target, conn.weight, conn.delay
+        # indptr padded by one entry, so that the fill id N of the spike buffer has an empty synapse range
+        self.indptr = jnp.concatenate([conn.indptr, conn.indptr[-1:]])
+        self.target, self.weight, self.delay = conn.target, conn.weight, conn.delay
         pop = np.repeat(np.arange(len(N)), N)
         self.pop = jnp.asarray(pop, jnp.int32)
         self.I_dc = jnp.asarray(config.I_dc[pop], jnp.float32)
@@ -220,9 +222,8 @@ class MicrocircuitNetwork(AbstractModel):
             return MicrocircuitState(V=V, I=I, ref=ref, ring=ring, head=(state.head + 1) % self.D,
                                      spikes=spk.astype(jnp.float32), dropped=dropped.astype(jnp.int32))
         ids = jnp.nonzero(spk, size=self.max_spikes, fill_value=n)[0]
-        indptr = jnp.concatenate([self.indptr, self.indptr[-1:]])  # id n (padding) has no synapses
-        start = indptr[ids]
-        counts = indptr[ids + 1] - start
+        start = self.indptr[ids]  # the fill id n has an empty range (indptr is padded)
+        counts = self.indptr[ids + 1] - start
         cum = jnp.cumsum(counts)
         total = cum[-1]
         e = jnp.arange(self.max_events, dtype=cum.dtype)

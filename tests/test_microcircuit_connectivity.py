@@ -20,8 +20,11 @@ DT = 0.1
 @pytest.fixture(scope="module")
 def net():
     config = pd.microcircuit(0.05, 0.05)
-    conn = build_connectivity(config, DT, jax.random.PRNGKey(0))
-    return config, jax.tree_util.tree_map(np.asarray, conn)
+    # a small chunk, so that segments straddle chunk boundaries
+    conn = build_connectivity(config, DT, jax.random.PRNGKey(0), chunk=2**16)
+    n = conn.n_synapses
+    return config, conn._replace(target=conn.target_ids(), weight=np.asarray(conn.weight)[:n],
+                                 delay=np.asarray(conn.delay)[:n].astype(int))
 
 
 def _pops(ids, offsets):
@@ -31,9 +34,9 @@ def _pops(ids, offsets):
 def test_csr_layout_and_exact_counts(net):
     config, c = net
     n_total = config.N.sum()
-    assert c.indptr.shape == (n_total + 1,) and c.indptr[0] == 0 and c.indptr[-1] == config.Q.sum()
+    assert c.indptr.shape == (n_total + 1,) and c.indptr[0] == 0 and c.indptr[-1] == config.Q.sum() == c.n_synapses
     assert np.all(np.diff(c.indptr) >= 0)
-    src = np.repeat(np.arange(n_total), np.diff(c.indptr))
+    src = c.source_ids()
     counts = np.zeros((8, 8), int)
     np.add.at(counts, (_pops(c.target, c.offsets), _pops(src, c.offsets)), 1)
     np.testing.assert_array_equal(counts, config.Q)  # every (target, source) population pair: exactly Q_yx
@@ -44,8 +47,7 @@ def test_in_degrees_are_multinomial(net):
     # Binomial(Q_yx, 1/N_y): mean Q/N_y, variance Q/N_y (1 - 1/N_y); the sample variance over N_y neurons
     # has SE ~ var sqrt(2/N_y) (normal approximation, in-degrees of tens to hundreds)
     config, c = net
-    n_total = config.N.sum()
-    src_pop = _pops(np.repeat(np.arange(n_total), np.diff(c.indptr)), c.offsets)
+    src_pop = _pops(c.source_ids(), c.offsets)
     y, x = 0, 2  # L4E -> L2/3E
     sel = (src_pop == x) & (_pops(c.target, c.offsets) == y)
     indeg = np.bincount(c.target[sel] - c.offsets[y], minlength=config.N[y])
@@ -55,10 +57,39 @@ def test_in_degrees_are_multinomial(net):
     assert abs(indeg.var(ddof=1) - var) < Z * var * np.sqrt(2 / Ny)
 
 
+def test_out_degrees_are_multinomial(net):
+    # sources uniform with replacement: the number of synapses a neuron of x sends to y is Binomial(Q_yx, 1/N_x)
+    # (the builder draws these counts directly, then the targets); sample variance checked as above
+    config, c = net
+    src = c.source_ids()
+    y, x = 3, 2  # L4E -> L4I
+    sel = (_pops(src, c.offsets) == x) & (_pops(c.target, c.offsets) == y)
+    outdeg = np.bincount(src[sel] - c.offsets[x], minlength=config.N[x])
+    Nx, Q = config.N[x], config.Q[y, x]
+    assert outdeg.sum() == Q
+    var = Q / Nx * (1 - 1 / Nx)
+    assert abs(outdeg.mean() - Q / Nx) < 1e-9
+    assert abs(outdeg.var(ddof=1) - var) < Z * var * np.sqrt(2 / Nx)
+
+
+def test_thalamic_synapses():
+    config = pd.microcircuit(0.05, 0.05, thalamus=True)
+    c = build_connectivity(config, DT, jax.random.PRNGKey(1), chunk=2**16)
+    n = config.N.sum()
+    assert c.n_sources == n + config.N_th
+    src, tgt = c.source_ids(), c.target_ids()
+    th = src >= n
+    counts = np.bincount(_pops(tgt[th], c.offsets), minlength=8)
+    np.testing.assert_array_equal(counts, config.Q_th)  # L4E, L4I, L6E, L6I only
+    assert set(np.nonzero(config.Q_th)[0]) == {2, 3, 6, 7}
+    w = np.asarray(c.weight)[: c.n_synapses][th]
+    assert np.all(w > 0) and abs(w.mean() / config.w_th - 1) < Z * 0.1 / np.sqrt(w.size)
+    np.testing.assert_array_equal(np.bincount(src[th] - n, minlength=config.N_th).sum(), config.Q_th.sum())
+
+
 def test_weights_keep_the_sign_and_follow_the_truncated_normal(net):
     config, c = net
-    n_total = config.N.sum()
-    src_pop = _pops(np.repeat(np.arange(n_total), np.diff(c.indptr)), c.offsets)
+    src_pop = _pops(c.source_ids(), c.offsets)
     tgt_pop = _pops(c.target, c.offsets)
     for y, x in [(0, 0), (0, 1), (0, 2), (3, 3)]:
         w = c.weight[(src_pop == x) & (tgt_pop == y)].astype(float)
@@ -75,8 +106,7 @@ def test_delays_on_the_grid_at_least_one_step(net):
     # truncated normal up to the rounding (error < dt^2 f'/... ~ 1e-3 ms here), checked within Z SE + 2e-3 ms
     config, c = net
     assert c.delay.min() >= 1
-    n_total = config.N.sum()
-    src_pop = _pops(np.repeat(np.arange(n_total), np.diff(c.indptr)), c.offsets)
+    src_pop = _pops(c.source_ids(), c.offsets)
     for x in (0, 1):  # excitatory (1.5 +- 0.75 ms) and inhibitory (0.75 +- 0.375 ms) sources
         d = c.delay[src_pop == x] * DT
         mu, sd = config.delay_mean[0, x], config.delay_sd[0, x]

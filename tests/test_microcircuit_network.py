@@ -39,9 +39,12 @@ def test_a_spike_arrives_after_its_delay_with_the_psc_kernel():
     w, d = 100.0, 15  # pA, steps
     assert net.D > d
     n = sum(net.sizes)
-    net = eqx.tree_at(lambda m: (m.indptr, m.target, m.weight, m.delay), net,
-                      (jnp.concatenate([jnp.array([0]), jnp.ones(n + 1, jnp.int32)]).astype(net.indptr.dtype),
-                       jnp.array([5], jnp.int32), jnp.array([w], jnp.float32), jnp.array([d], jnp.int16)))
+    # one synapse 0 -> 5 (segment of neuron 0, target population 0): every other segment empty
+    seg = np.zeros(net.seg_ptr.shape[0], np.int64)
+    seg[1:] = 1
+    net = eqx.tree_at(lambda m: (m.seg_ptr, m.target, m.weight, m.delay), net,
+                      (jnp.asarray(seg, net.seg_ptr.dtype), jnp.array([5], net.target.dtype),
+                       jnp.array([w], jnp.float32), jnp.array([d], net.delay.dtype)))
     state0 = net.init(jax.random.PRNGKey(0))
     state0 = state0._replace(V=state0.V.at[0].set(V_th + 1.0))  # neuron 0 fires in step 0
     res = jaxpop.simulate(net, 5.0, DT, key=jax.random.PRNGKey(0), record=("V", "spikes"), state0=state0)
@@ -77,34 +80,32 @@ def test_buffer_overflow_is_reported_not_silent():
         check_dropped(res)
 
 
-NEST_REF_01 = np.array([0.402, 2.017, 3.880, 4.958, 6.575, 7.726, 0.831, 6.986])  # facts §1.12, one NEST run, seed 55
+# NEST 3.10 iaf_psc_exp, the same configuration, mean over 5 network seeds (benchmarks/results/nest_microcircuit_0.1.json,
+# made by benchmarks/_nest_microcircuit.py). NEST's example reference data (facts §1.12, one run, seed 55: 0.402 2.017
+# 3.880 4.958 6.575 7.726 0.831 6.986 Hz) has L2/3E 4.2 SD below NEST 3.10's own 13-seed mean (0.473 Hz), so it is
+# not used as the oracle.
+NEST_01 = np.array([0.4744, 2.0909, 4.0032, 5.0248, 6.5200, 7.7792, 0.8278, 7.0237])
 _RATES = {}
 
 
 def _downscaled_rates():
     # N_scaling = K_scaling = 0.1, Poisson background, DC compensation; rates over [0.5, 1.5] s, silent neurons
-    # included, averaged over 4 independent trials (the trial-to-trial SD of a population's 1-s rate is 0.3-6 %)
+    # included, averaged over 3 network realisations x 2 trials (a single 1-s run varies by up to 5 % between
+    # realisations in L2/3E, L5E, L6E, on both simulators; the SD of the difference of the two means is <= 4.4 %)
     if not _RATES:
-        net = MicrocircuitNetwork(pd.microcircuit(0.1, 0.1), dt=DT)
-        res = jaxpop.simulate(net, 1500.0, DT, key=jax.random.PRNGKey(7), record=("A", "dropped"), record_every=100,
-                              trials=4)
-        check_dropped(res)
-        _RATES["r"] = np.asarray(res["A"])[:, 50:].mean(axis=1).mean(axis=0)
+        rates = []
+        for k in range(3):
+            net = MicrocircuitNetwork(pd.microcircuit(0.1, 0.1), dt=DT, key=jax.random.PRNGKey(10 + k))
+            res = jaxpop.simulate(net, 1500.0, DT, key=jax.random.PRNGKey(7 + k), record=("A", "dropped"),
+                                  record_every=100, trials=2)
+            check_dropped(res)
+            rates.append(np.asarray(res["A"])[:, 50:].mean(axis=1))
+        _RATES["r"] = np.concatenate(rates).mean(axis=0)
     return _RATES["r"]
 
 
 @pytest.mark.slow
-def test_downscaled_rates_match_nest_reference():
-    # Issue 4 acceptance (down-scaled): within 10 % of NEST's reference run of the same configuration. Measured
-    # (2026-11-24, 4 trials): 0.479 2.083 3.950 5.005 6.488 7.774 0.864 6.994 Hz, i.e. +3.3 % ... -1.3 % for
-    # L2/3I ... L6I; L2/3E is checked separately below
-    rel = _downscaled_rates() / NEST_REF_01 - 1
-    assert np.all(np.abs(rel[1:]) <= 0.10), rel
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open discrepancy (reported): L2/3E, the lowest-rate population, fires +19 % above "
-                                       "NEST's reference (4 trials, trial SD 6 %; NEST's value is one 1-s run)")
-def test_downscaled_l23e_rate_matches_nest_reference():
-    rel = _downscaled_rates()[0] / NEST_REF_01[0] - 1
-    assert abs(rel) <= 0.10, rel
+def test_downscaled_rates_match_nest():
+    # Issue 4 acceptance (down-scaled): within 10 % of NEST's runs of the same configuration, every population
+    rel = _downscaled_rates() / NEST_01 - 1
+    assert np.all(np.abs(rel) <= 0.10), rel

@@ -1,5 +1,5 @@
 """Analysis tools: fixed points and stability, bifurcation curves and phase diagrams,
-Lyapunov exponents, power spectra (and, from :mod:`.rates`, rate smoothing / NRMSE)."""
+Lyapunov exponents, power spectra, spike-train statistics (and, from :mod:`.rates`, rate smoothing / NRMSE)."""
 
 from .bifurcation import (
     fold_integrals, mpr_cusp, mpr_focus_boundary, mpr_focus_curve, mpr_phase_diagram, mpr_saddle_node,
@@ -11,6 +11,7 @@ from .fixed_points import (
 )
 from .lyapunov import LyapunovEstimate, lyapunov_exponent
 from .spectra import get_window, power_spectrum
+from .spiketrains import cv_isi, population_rates, single_neuron_cv_isi, synchrony
 
 __all__ = [
     "KINDS", "Stability", "classify", "find_fixed_points", "jacobian", "solve_fixed_point", "stability",
@@ -18,6 +19,7 @@ __all__ = [
     "mpr_saddle_node", "mpr_cusp", "mpr_focus_boundary", "mpr_focus_curve", "mpr_phase_diagram",
     "fold_integrals", "saddle_node_curve", "saddle_node_J", "uniform_saddle_node",
     "LyapunovEstimate", "lyapunov_exponent", "power_spectrum", "get_window",
+    "population_rates", "cv_isi", "single_neuron_cv_isi", "synchrony",
 ]
 
 try:  # rate smoothing / NRMSE live in rates.py (maintained separately); tolerate its absence only

@@ -269,9 +269,15 @@ def _uniform32(key, shape, dtype):
 
     32-bit resolution is what NEST's samplers get from GSL's Mersenne twister; a word costs ~10 ns of
     threefry on a CPU, and drawing one flat vector is several times faster than a multi-axis shape.
+    With 64-bit types enabled the words are drawn in pairs (one 64-bit draw split in two), which halves
+    the threefry work on a CPU.
     """
     size = int(np.prod(shape))
-    bits = jax.random.bits(key, (size,), jnp.uint32).reshape(shape)
+    if jax.config.jax_enable_x64 and size > 1:
+        pairs = jax.random.bits(key, ((size + 1) // 2,), jnp.uint64)
+        bits = jax.lax.bitcast_convert_type(pairs, jnp.uint32).reshape(-1)[:size].reshape(shape)
+    else:
+        bits = jax.random.bits(key, (size,), jnp.uint32).reshape(shape)
     if jnp.dtype(dtype) == jnp.float32:
         return ((bits >> 9).astype(dtype) + 0.5) * jnp.asarray(2.0 ** -23, dtype)
     return (bits.astype(dtype) + 0.5) * 2.0 ** -32

@@ -53,6 +53,7 @@ DELAY_MEAN = {True: 1.5, False: 0.75}  # ms, by the source's type
 DELAY_REL_SD = 0.5
 DELAY_POISSON = 1.5
 TH_RATE, TH_START, TH_DURATION = 120.0, 700.0, 10.0  # Hz, ms, ms
+TH_DELAY_MEAN, TH_DELAY_SD = 1.5, 0.75  # ms
 V0_OPTIMIZED = (np.array([-68.28, -63.16, -63.33, -63.45, -63.11, -61.66, -66.72, -61.43]),
                 np.array([5.36, 4.57, 4.74, 4.94, 4.94, 4.55, 5.46, 4.48]))
 V0_ORIGINAL = (np.full(8, -58.0), np.full(8, 10.0))
@@ -110,6 +111,14 @@ class MicrocircuitConfig:
     neuron: dict
     N_scaling: float
     K_scaling: float
+    # thalamic pulse (used only where Q_th > 0): N_th parrot neurons, each an independent Poisson train of
+    # th_rate (Hz) during (th_start, th_start + th_duration] (ms); delays normal (ms), redrawn below dt/2
+    N_th: int = N_TH
+    th_rate: float = TH_RATE
+    th_start: float = TH_START
+    th_duration: float = TH_DURATION
+    th_delay_mean: float = TH_DELAY_MEAN
+    th_delay_sd: float = TH_DELAY_SD
 
     @property
     def in_degree(self) -> np.ndarray:

@@ -32,7 +32,8 @@ for :math:`J < 0`. :math:`J^{\alpha\beta}` (mV) is the voltage jump of the equiv
    :math:`1 - e^{-\lambda_i dt}` (:func:`jaxpop.spikes.bernoulli`);
 4. a spiking neuron is reset to :math:`V_{reset}`, its :math:`g_{ij}` jump by :math:`q_{{\rm sfa},j}`, and
    its spike reaches its targets :math:`d^{\alpha\beta}/dt` steps later (a ring buffer of input per
-   target neuron). So a spike at step :math:`k` is felt in step :math:`k + d/dt`, and the next spike of
+   target neuron; per target population with all-to-all coupling, whose neurons all receive the same
+   input). So a spike at step :math:`k` is felt in step :math:`k + d/dt`, and the next spike of
    the same neuron can come at step :math:`k + t_{ref}/dt + 1` at the earliest.
 
 NEST differences: for ``t_ref = 0`` NEST does not reset the membrane (its reset happens in the
@@ -249,10 +250,16 @@ class GIFNetwork(AbstractModel):
             "ref": jnp.zeros((n,), dtype=jnp.int32),
             "g": jnp.zeros((n, nk)),
             "I": jnp.zeros((n, 2)),  # synaptic currents / C_m (mV/ms): excitatory, inhibitory
-            "buf": jnp.zeros((self._n_slots, 2, n)),  # delayed input (mV per step slot)
+            # delayed input (mV per step slot), per target neuron; all-to-all: per target population (all its
+            # neurons receive the same input)
+            "buf": jnp.zeros((self._n_slots, 2, len(self._buffer_rows()))),
             "ptr": jnp.zeros((), dtype=jnp.int32),
             "s": jnp.zeros((n,)),
         }
+
+    def _buffer_rows(self):
+        """Population of each row of the delay buffer: one row per neuron, or per population (all-to-all)."""
+        return np.arange(self.n_pop) if self.connectivity == "all_to_all" else self._pop_index()
 
     def _input(self, s):
         """Input (mV, before the 1/tau_s of the PSC) each neuron receives from each source population."""
@@ -281,7 +288,9 @@ class GIFNetwork(AbstractModel):
         tau_syn = jnp.stack([P.tau_syn_ex, P.tau_syn_in], axis=-1)  # (n_pop, 2)
         tau_syn_n = self._per_neuron(tau_syn)
         ptr = state["ptr"]
-        arriving = state["buf"][ptr].T  # (N, 2)
+        arriving = state["buf"][ptr].T  # (rows, 2)
+        if self.connectivity == "all_to_all":
+            arriving = self._per_neuron(arriving)  # (N, 2)
         buf = state["buf"].at[ptr].set(0.0)
         I = state["I"] * jnp.exp(-dt / tau_syn_n) + arriving / tau_syn_n
         # 3. membrane: exact integration over the step (refractory neurons held at V_reset)
@@ -303,14 +312,18 @@ class GIFNetwork(AbstractModel):
         ref_n = jnp.asarray(np.asarray(self.ref_steps, dtype=np.int32)[pop])
         fired = jax.lax.stop_gradient(s) > 0.5
         ref = jnp.where(refractory, state["ref"] - 1, jnp.where(fired, ref_n, 0)).astype(jnp.int32)
-        inp = self._input(s)  # (N, n_pop)
+        rows = self._buffer_rows()
+        if self.connectivity == "all_to_all":  # the same input for every neuron of a target population
+            inp = (P.J * P.p) * self._pop_sum(s)[None, :]  # (n_pop, n_pop)
+        else:
+            inp = self._input(s)  # (N, n_pop)
         # add the input from source b to slot (ptr + D[target, b]) of channel ex/in (sign of J):
-        # a masked dense add over the (n_slots, 2, N) buffer (a scatter is slower on CPU)
-        D = np.asarray(self.delay_steps, dtype=np.int32)[pop]  # (N, n_pop)
+        # a masked dense add over the (n_slots, 2, rows) buffer (a scatter is slower on CPU)
+        D = np.asarray(self.delay_steps, dtype=np.int32)[rows]  # (rows, n_pop)
         slots = jnp.arange(self._n_slots)[:, None]
-        inhibitory = P.J[pop] < 0  # (N, n_pop)
+        inhibitory = P.J[rows] < 0  # (rows, n_pop)
         for b in range(self.n_pop):
-            at_slot = slots == (ptr + jnp.asarray(D[:, b])) % self._n_slots  # (n_slots, N)
+            at_slot = slots == (ptr + jnp.asarray(D[:, b])) % self._n_slots  # (n_slots, rows)
             x = inp[:, b]
             by_channel = jnp.stack([jnp.where(inhibitory[:, b], 0.0, x), jnp.where(inhibitory[:, b], x, 0.0)])
             buf = buf + jnp.where(at_slot[:, None, :], by_channel[None], 0.0)

@@ -47,7 +47,7 @@ def test_nest_reference_matches_the_scale():
     ref = pdr.nest_reference(0.1)
     assert ref is not None and ref["seeds"] == 5 and ref["window_ms"] == [500.0, 1500.0]
     assert ref["rates"]["mean"].shape == ref["cv_isi"]["sd"].shape == (8,)
-    full = pdr.nest_reference(1.0)  # the benchmark's NEST run if it is there, else facts §1.12
+    full = pdr.nest_reference(1.0)  # the benchmark's NEST run (shipped with jaxpop)
     assert full is not None and full["rates"]["mean"].shape == (8,)
     # any full-scale NEST run lies near NEST's full-scale reference run of facts §1.12 (one run each: a few %)
     np.testing.assert_allclose(full["rates"]["mean"], pd.FULL_MEAN_RATES, rtol=0.1)

@@ -29,13 +29,11 @@ synapses are extra, so the recurrent network is the one NEST's reference runs si
 :math:`N/25` spikes per step for the pulse (the synchronous response of L4 overflows the default buffer at
 0.1 scale); any overflow raises (:func:`~jaxpop.micro.microcircuit.check_dropped`).
 
-**References to compare with.** At the scale of NEST's 0.1-scale runs (``N_scaling = K_scaling = 0.1``,
-``benchmarks/results/nest_microcircuit_0.1.json``: 5 seeds, window [500, 1500] ms) the figure and the
-numbers show NEST's mean and SD over seeds of the rates, the CV of the ISIs and the synchrony; at full
-scale NEST's run of the benchmark (``benchmarks/results/microcircuit_1.json``, one seed: rates, CV, synchrony) or,
-without it, the full-scale NEST rates of facts §1.12 (:data:`jaxpop.presets.potjans_diesmann.FULL_MEAN_RATES`);
-see :func:`nest_reference`. The issue's full-scale acceptance compares the rates with facts §1.12:
-``rate_rel_diff_facts`` in the numbers.
+**References to compare with** (NEST 3.10 runs shipped with jaxpop, :func:`nest_reference`). At 0.1 scale
+(``N_scaling = K_scaling = 0.1``: 5 seeds, window [500, 1500] ms) the figure and the numbers show NEST's mean
+and SD over seeds of the rates, the CV of the ISIs and the synchrony; at full scale NEST's run of the
+benchmark (one seed). The issue's full-scale acceptance compares the rates with NEST's reference rates of
+facts §1.12 (:data:`jaxpop.presets.potjans_diesmann.FULL_MEAN_RATES`): ``rate_rel_diff_facts`` in the numbers.
 
 Modes: **full** (``quick=False``) is the full-scale circuit (77,169 neurons, :math:`3\times10^8` synapses:
 about 3 GB, a minute to build and a few minutes per simulated second on a 2-core CPU), 0.5 s warm-up,
@@ -79,58 +77,26 @@ DT, SYNC_BIN, SYNC_NEURONS = 0.1, 3.0, 1000
 #: Colours of excitatory and inhibitory populations.
 C_E, C_I = "#3b5b92", "#c0392b"
 #: Where NEST's reference runs of ``benchmarks/_nest_microcircuit.py`` are stored (a source checkout).
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+NEST_REFERENCE = Path(__file__).resolve().parents[1] / "presets" / "nest_reference_pd14.json"
 
 
 def nest_reference(N_scaling: float) -> dict | None:
     """NEST's numbers for the microcircuit at ``N_scaling`` (= ``K_scaling``), Poisson background.
 
     Returns ``{"source", "window_ms", "seeds", "rates", "cv_isi", "synchrony"}``, each statistic a per-population
-    ``{"mean", "sd"}``, from the first of these that exists:
-
-    1. ``benchmarks/results/nest_microcircuit_<scale>.json`` (``benchmarks/_nest_microcircuit.py --json``:
-       several seeds, SD over seeds with ddof 1);
-    2. the NEST run of the benchmark, ``benchmarks/results/microcircuit_<scale>.json``
-       (``benchmarks/microcircuit.py``: one seed, ``sd`` None);
-    3. at full scale, the full-scale reference rates of facts §1.12 (one NEST run; CV and synchrony ``None``).
-
-    ``None`` when nothing matches the scale.
+    ``{"mean", "sd"}`` (``sd`` over seeds, None for one run), from the NEST 3.10 runs shipped with jaxpop
+    (``jaxpop/presets/nest_reference_pd14.json``: 0.1 scale, 5 seeds, from ``benchmarks/_nest_microcircuit.py``;
+    full scale, one run of ``benchmarks/microcircuit.py``). ``None`` for any other scale.
     """
-    scales = [f"{N_scaling:g}"]
-    if float(f"{N_scaling:.1f}") == N_scaling:  # 1.0 as well as 1
-        scales.append(f"{N_scaling:.1f}")
-    for sc in scales:
-        path = RESULTS / f"nest_microcircuit_{sc}.json"
-        if not path.exists():
-            continue
-        ref = json.loads(path.read_text())
-        try:
-            s = ref["poisson"]["summary"]
-            out = {"source": f"benchmarks/results/{path.name}", "window_ms": ref["window_ms"],
-                   "seeds": len(ref["poisson"]["seeds"])}
+    ref = json.loads(NEST_REFERENCE.read_text())
+    for key in (f"{N_scaling:g}",):
+        if key in ref:
+            r = ref[key]
+            out = {"source": r["source"], "window_ms": r["window_ms"], "seeds": r["seeds"]}
             for k in ("rates", "cv_isi", "synchrony"):
-                out[k] = {"mean": np.asarray(s[k]["mean"], float), "sd": np.asarray(s[k]["sd"], float)}
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"{path} is not a NEST reference of benchmarks/_nest_microcircuit.py --json "
-                             f"({e!r})") from e
-        return out
-    for sc in scales:
-        path = RESULTS / f"microcircuit_{sc}.json"
-        if not path.exists():
-            continue
-        ref = json.loads(path.read_text())
-        nest = ref.get("configurations", {}).get(f"scale{sc}_poisson", {}).get("nest")
-        if not nest or any(k not in nest for k in ("rates", "cv_isi", "synchrony")):
-            continue
-        out = {"source": f"benchmarks/results/{path.name} (NEST {nest.get('nest_version', '')}, seed "
-                         f"{nest.get('seed', '?')})", "window_ms": ref["settings"]["window_ms"], "seeds": 1}
-        for k in ("rates", "cv_isi", "synchrony"):
-            out[k] = {"mean": np.asarray(nest[k], float), "sd": None}
-        return out
-    if N_scaling == 1.0:
-        return {"source": "facts §1.12: NEST full-scale reference rates (one run, 4 threads)",
-                "window_ms": [500.0, 1500.0], "seeds": 1,
-                "rates": {"mean": np.asarray(pd.FULL_MEAN_RATES, float), "sd": None}, "cv_isi": None, "synchrony": None}
+                sd = r[k]["sd"]
+                out[k] = {"mean": np.asarray(r[k]["mean"], float), "sd": None if sd is None else np.asarray(sd, float)}
+            return out
     return None
 
 

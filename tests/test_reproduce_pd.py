@@ -2,16 +2,15 @@ r"""``jaxpop reproduce potjans-diesmann``: the LIF microcircuit's raster, rates,
 
 Default run: the target in quick mode (the 0.1-scale circuit, 0.1 s warm-up, a 1-s statistics window, 0.1 s of
 thalamic pulse response; once per session, cached as in ``_reproduce_cache``) against NEST's 5-seed runs of the
-same configuration (``benchmarks/results/nest_microcircuit_0.1.json``), and the analysis plumbing against a closed
+same configuration (``jaxpop/presets/nest_reference_pd14.json``), and the analysis plumbing against a closed
 form (the spectrum of independent Poisson neurons). Every statistical bound states its derivation.
 """
 
-import json
 
 import numpy as np
 import pytest
 
-from _reproduce_cache import CACHE
+from _reproduce_cache import run_quick
 from jaxpop import reproduce
 from jaxpop.presets import potjans_diesmann as pd
 from jaxpop.reproduce import potjans_diesmann as pdr
@@ -29,14 +28,7 @@ def outdir(tmp_path_factory):
 
 def quick(outdir):
     """Numbers of the target in quick mode, computed once per session; its PNG and JSON must exist."""
-    if NAME not in CACHE:
-        numbers = reproduce.run(NAME, outdir, quick=True)
-        png = outdir / "potjans_diesmann.png"
-        assert png.exists() and png.stat().st_size > 50_000, f"{png} missing or empty"
-        saved = json.loads((outdir / "potjans_diesmann.json").read_text())
-        assert saved["quick"] is True and set(saved) == set(numbers)
-        CACHE[NAME] = numbers
-    return CACHE[NAME]
+    return run_quick(NAME, outdir, stem="potjans_diesmann", min_png_bytes=50_000)
 
 
 def test_registered():

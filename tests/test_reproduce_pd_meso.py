@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import jaxpop
-from _reproduce_cache import CACHE
+from _reproduce_cache import run_quick
 from jaxpop import reproduce
 from jaxpop.core.gif_params import GIFParams
 from jaxpop.micro import GIFNetwork
@@ -32,14 +32,7 @@ def outdir(tmp_path_factory):
 
 def quick(outdir):
     """Numbers of the target in quick mode, computed once per session; its PNG and JSON must exist."""
-    if NAME not in CACHE:
-        numbers = reproduce.run(NAME, outdir, quick=True)
-        png = outdir / "potjans_diesmann_meso.png"
-        assert png.exists() and png.stat().st_size > 50_000, f"{png} missing or empty"
-        saved = json.loads((outdir / "potjans_diesmann_meso.json").read_text())
-        assert saved["quick"] is True and set(saved) == set(numbers)
-        CACHE[NAME] = numbers
-    return CACHE[NAME]
+    return run_quick(NAME, outdir, stem="potjans_diesmann_meso", min_png_bytes=50_000)
 
 
 def test_registered():

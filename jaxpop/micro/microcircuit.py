@@ -42,7 +42,7 @@ from jax.custom_batching import custom_vmap
 
 from ..core.model import AbstractModel
 from ..core.spikes import _poisson_exact, poisson
-from ..presets.potjans_diesmann import MicrocircuitConfig
+from ..presets.potjans_diesmann import WEIGHT_REL_SD, MicrocircuitConfig
 
 DEFAULT_CHUNK = 2**22  # synapses drawn per chunk when building
 
@@ -91,7 +91,6 @@ def _pair_tables(config: MicrocircuitConfig, dt: float):
     d_mean, d_sd = np.asarray(config.delay_mean, float), np.asarray(config.delay_sd, float)
     N_src = N
     if th:
-        from ..presets.potjans_diesmann import WEIGHT_REL_SD
         Q = np.concatenate([Q, np.asarray(config.Q_th, np.int64)[:, None]], axis=1)
         w_mean = np.concatenate([w_mean, np.full((P, 1), config.w_th)], axis=1)
         w_sd = np.concatenate([w_sd, np.full((P, 1), WEIGHT_REL_SD * abs(config.w_th))], axis=1)
@@ -141,7 +140,7 @@ def build_connectivity(config: MicrocircuitConfig, dt: float, key, *, chunk: int
             if q == 0:
                 continue
             c = jnp.zeros(n_max + 1, jnp.int32)  # one shape for every source population (one compilation)
-            cq = _pow2(q, chunk)
+            cq = _chunk_size(q, chunk)
             for j in range(-(-q // cq)):
                 c = _count_chunk(jax.random.fold_in(k_count, (x * P + y) * 2**20 + j), c, q - j * cq, n_x, chunk=cq)
             counts[src_offsets[x]:src_offsets[x + 1], y] = np.asarray(c)[:n_x]
@@ -153,7 +152,7 @@ def build_connectivity(config: MicrocircuitConfig, dt: float, key, *, chunk: int
     tables = tuple(jnp.asarray(a) for a in (
         N.astype(np.int32), w_mean.ravel(), w_sd.ravel(), w_lo.ravel(), w_hi.ravel(),
         d_mean.ravel(), d_sd.ravel(), d_lo.ravel()))
-    chunk = _pow2(q_total, chunk)
+    chunk = _chunk_size(q_total, chunk)
     n_chunks = max(1, -(-q_total // chunk))
     size = n_chunks * chunk
     target = jnp.zeros(size, t_dtype)
@@ -161,19 +160,20 @@ def build_connectivity(config: MicrocircuitConfig, dt: float, key, *, chunk: int
     delay = jnp.zeros(size, d_dtype)
     starts = jnp.asarray(seg_ptr[: n_src * P])
     src_pop_j = jnp.asarray(src_pop)
-    max_steps = 0
+    max_steps = jnp.zeros((), jnp.int32)  # reduced on the device: no host sync per chunk
     for j in range(n_chunks if q_total else 0):
         target, weight, delay, m = _fill_chunk(jax.random.fold_in(k_fill, j), target, weight, delay, starts, src_pop_j,
                                                tables, jnp.asarray(j * chunk, idx_dtype), jnp.asarray(q_total, idx_dtype),
                                                chunk=chunk, P=P, P_src=P_src, dt=float(dt))
-        max_steps = max(max_steps, int(m))
+        max_steps = jnp.maximum(max_steps, m)
+    max_steps = int(max_steps)
     if max_steps > int(jnp.iinfo(d_dtype).max):  # probability < 1e-20 at 12 SD; never clipped silently
         raise RuntimeError(f"a drawn delay of {max_steps} steps does not fit {jnp.dtype(d_dtype).name}")
     return Connectivity(seg_ptr=jnp.asarray(seg_ptr), target=target, weight=weight, delay=delay, offsets=offsets,
                         n_sources=n_src, n_synapses=q_total)
 
 
-def _pow2(q, cap):
+def _chunk_size(q, cap):
     """The smallest 1024 * 16^k >= q, at most ``cap``: few distinct compiled chunk sizes."""
     size = 1024
     while size < q and size < cap:
@@ -277,15 +277,11 @@ def _propagator(chunk: int, P: int):
     @propagate.def_vmap
     def _rule(axis_size, in_batched, ring, head, ids, vals, conn):
         rb, hb, ib, vb, cb = in_batched
-        if any(jax.tree_util.tree_leaves(cb)):  # vmapped connectivity: trials one after the other
-            def one(args):
-                return propagate(*args)
-            bcast = lambda x, b: x if b else jnp.broadcast_to(x, (axis_size,) + x.shape)
-            args = (bcast(ring, rb), bcast(head, hb), bcast(ids, ib), bcast(vals, vb),
-                    jax.tree_util.tree_map(bcast, conn, cb))
-            return jax.lax.map(one, args), True
         bcast = lambda x, b: x if b else jnp.broadcast_to(x, (axis_size,) + x.shape)
         ring, head, ids, vals = bcast(ring, rb), bcast(head, hb), bcast(ids, ib), bcast(vals, vb)
+        if any(jax.tree_util.tree_leaves(cb)):  # vmapped connectivity: trials one after the other
+            conn = jax.tree_util.tree_map(bcast, conn, cb)
+            return jax.lax.map(lambda args: propagate(*args), (ring, head, ids, vals, conn)), True
         if ring.ndim == 3:  # first vmap: (A, D, N) is the batch
             return propagate(ring, head, ids, vals, conn), True
         A, B = ring.shape[:2]  # nested vmaps: merge the new axis into the batch

@@ -2,7 +2,7 @@ r"""The Potjans–Diesmann microcircuit in NEST (``iaf_psc_exp``), built from a 
 :func:`~jaxpop.presets.potjans_diesmann.microcircuit` config: the peer of ``benchmarks/microcircuit.py`` and
 of ``tests/peers/test_nest_microcircuit.py``.
 
-The network is NEST's own ``pynest/examples/Potjans_2014`` example (facts §1.3–1.11), with every number
+The network is NEST's own ``pynest/examples/Potjans_2014`` example (after Potjans & Diesmann 2014), with every number
 taken from the jaxpop config, so that both simulators run the same model as
 :class:`jaxpop.micro.microcircuit.MicrocircuitNetwork`:
 
@@ -211,7 +211,7 @@ def main(argv=None):
         print(f"{name:<10}" + "".join(f"{v:>8.3f}" for v in res[name]))
 
 
-NEST_REFERENCE_01 = [0.402, 2.017, 3.880, 4.958, 6.575, 7.726, 0.831, 6.986]  # facts §1.12 (seed 55, 4 threads)
+NEST_REFERENCE_01 = [0.402, 2.017, 3.880, 4.958, 6.575, 7.726, 0.831, 6.986]  # Potjans_2014 reference_data (seed 55, 4 threads)
 _STATS = ("rates", "cv_isi", "cv_isi_n_neurons", "synchrony", "synchrony_all")
 
 

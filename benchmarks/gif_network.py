@@ -1,5 +1,6 @@
-"""Benchmark: the facts §2.4 E-I GIF network (N = 800 + 200, fixed in-degree p = 0.2, two adaptation
-kernels, dt = 0.5 ms), 1 s of biological time, jaxpop ``GIFNetwork`` vs NEST ``gif_psc_exp``.
+"""Benchmark: the E-I GIF network of NEST's ``gif_pop_psc_exp`` example (``pynest/examples/gif_pop_psc_exp.py``;
+N = 800 + 200, fixed in-degree p = 0.2, two adaptation kernels, dt = 0.5 ms), 1 s of biological time,
+jaxpop ``GIFNetwork`` vs NEST ``gif_psc_exp``.
 
 jaxpop: wall time of the first call (compile + run) and of a second call (run only), spike rasters
 recorded every step. NEST: wall time of Create + Connect + Simulate in a fresh subprocess (one
@@ -69,7 +70,7 @@ def main():
     line = [s for s in out.stdout.splitlines() if s.startswith("RESULT")]
     nest_res = json.loads(line[0][6:]) if line else {"wall": float("nan"), "rates": [float("nan")] * 2}
     result = {
-        "model": "facts 2.4 E-I GIF network, N=(800,200), fixed in-degree p=0.2, dt=0.5 ms",
+        "model": "E-I GIF network of NEST's gif_pop_psc_exp example, N=(800,200), fixed in-degree p=0.2, dt=0.5 ms",
         "t_end_ms": args.t_end,
         "jaxpop_first_call_s": times[0], "jaxpop_run_s": times[1], "jaxpop_rates_hz": rates_j,
         "nest_wall_s": nest_res["wall"], "nest_rates_hz": nest_res["rates"],

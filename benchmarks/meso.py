@@ -1,9 +1,11 @@
 """Benchmark: the mesoscopic GIF model (Schwalger et al. 2017) in jaxpop vs NEST ``gif_pop_psc_exp``.
 
-Models (facts §2.6, §2.4):
+Models:
 
-* ``pd``: the 8-population GIF Potjans–Diesmann microcircuit (full scale, no adaptation), dt = 0.1 ms;
-* ``ei``: the E–I example of NEST's ``gif_pop_psc_exp`` (N = (800, 200), adaptation), dt = 0.5 ms.
+* ``pd``: the 8-population GIF Potjans–Diesmann microcircuit of Schwalger's ``PDmodel_*`` scripts
+  (``schwalger/mesopopdyn_microcircuit``; full scale, no adaptation), dt = 0.1 ms;
+* ``ei``: the E–I example of NEST's ``gif_pop_psc_exp`` (``pynest/examples/gif_pop_psc_exp.py``;
+  N = (800, 200), adaptation), dt = 0.5 ms.
 
 On a CPU, batches larger than ``--chunk`` (default 32) trials run as sequential chunks of vmapped trials
 (``simulate(..., trials_per_chunk=)``, same numbers): a chunk's state stays in the cache, while one batch

@@ -1,4 +1,4 @@
-r"""Benchmark: the Potjans–Diesmann microcircuit (facts §1), jaxpop ``MicrocircuitNetwork`` vs NEST
+r"""Benchmark: the Potjans–Diesmann microcircuit (Potjans & Diesmann 2014), jaxpop ``MicrocircuitNetwork`` vs NEST
 ``iaf_psc_exp`` (same parameters, ``--nest-threads`` threads), in the same run.
 
 Protocol (issue 4, part 6): ``N_scaling = K_scaling = --scale`` (0.1 or 1), Poisson background (or ``--background
@@ -28,7 +28,8 @@ count in 3-ms bins, first 1000 neurons of each population; ``synchrony_all``: al
 The ``comparison`` block of each configuration holds the acceptance ratios of issue 4: jaxpop single-trial
 ``sim_s`` / NEST's, ``build_s`` / NEST's, ``peak_rss_mb`` / NEST's (target <= 1/3), and the relative difference
 of the per-population rates (mean over every jaxpop trial of the configuration, and the single trial) vs NEST's;
-at full scale with Poisson background also vs NEST's full-scale reference rates (facts §1.12).
+at full scale with Poisson background also vs the full-scale reference rates of
+NEST's ``Potjans_2014`` example (``full_mean_rates``, one full-scale NEST run).
 
     python benchmarks/microcircuit.py --scale 0.1 --trials 1 4 --nest-threads 4 \
         --out benchmarks/results/microcircuit_0.1.json
@@ -275,7 +276,7 @@ def compare(conf, scale, k_scale, background) -> dict:
             sys.modules["_pd"] = pd
             spec.loader.exec_module(pd)
             ref = np.asarray(pd.FULL_MEAN_RATES, float)
-            out["reference_rates_facts_1_12"] = ref.tolist()
+            out["reference_rates_full_mean_rates"] = ref.tolist()
             out["rates_rel_diff_vs_reference"] = _rel(mean_rates, ref)
             out["rates_within_10pct_of_reference"] = bool(np.all(np.abs(_rel(mean_rates, ref)) <= 0.10))
     if jx and nest:

@@ -149,8 +149,9 @@ def test_bad_input_raises():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_fig1a_caption_and_facts_fold_formula_agree():
-    """Caption: eta_SN = -pi^2 r^2 - 3 Delta^2/(2 pi r)^2; facts §5.3: -3 Delta^2/(4 pi^2 r^2): identical."""
+def test_fig1a_caption_and_fold_formula_agree():
+    """Caption: eta_SN = -pi^2 r^2 - 3 Delta^2/(2 pi r)^2; fold of the quartic of MPR Sec. III C:
+    -3 Delta^2/(4 pi^2 r^2): identical."""
     r = jnp.linspace(0.05, 2.0, 50)
     for delta in (0.5, 1.0, 2.0):
         eta, J = A.mpr_saddle_node(r, delta)
@@ -184,7 +185,7 @@ def test_cusp_closed_form_and_gamma_shift():
     eta_c, J_c, r_c = A.mpr_cusp(1.0)
     np.testing.assert_allclose([eta_c, J_c, r_c], [-np.sqrt(3), 2 * PI * (4 / 3) ** 0.75, (3 / 4) ** 0.25 / PI],
                                rtol=1e-13)
-    np.testing.assert_allclose([eta_c, J_c], [-1.73205, 7.79622], atol=1e-5)  # facts §5.3
+    np.testing.assert_allclose([eta_c, J_c], [-1.73205, 7.79622], atol=1e-5)  # MPR 2015 Sec. III C
     # scaling with Delta: (eta/Delta, J/sqrt(Delta)) invariant
     e2, j2, _ = A.mpr_cusp(4.0)
     np.testing.assert_allclose([e2 / 4, j2 / 2], [eta_c, J_c], rtol=1e-13)
@@ -323,7 +324,7 @@ def test_gaussian_fold_consistent_with_FREEnsemble():
     bistable = [True, False, True, True, False]
 
     def final_rate(eta, h0):  # mean rate over the last 40 time units
-        m = jaxpop.FREEnsemble(jaxpop.Gaussian(eta, 1.0), 10.0, n_eta=300, h0=h0)
+        m = jaxpop.FREEnsemble(jaxpop.Gaussian(eta, 1.0), 10.0, n_eta=300, h_init=h0)
         res = jaxpop.simulate(m, 100.0, 0.02, key=jax.random.PRNGKey(0), record_every=50)
         return jnp.mean(res.r[-40:])
 

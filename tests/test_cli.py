@@ -36,13 +36,42 @@ def test_parse_drive_values():
 
 
 def test_simulate_writes_the_fre_trajectory(tmp_path):
+    """The FRE trajectory from the default state (r, v) = (0, -2) ends on the closed-form low fixed point.
+
+    Closed form (Montbrió, Pazó & Roxin, Phys. Rev. X 5, 021028 (2015), doi:10.1103/PhysRevX.5.021028,
+    Sec. III C): v* = -Δ/(2π r*) and r* the smallest positive root of π² r⁴ - J r³ - η̄ r² - Δ²/(4π²)
+    = 0; for η̄ = -5, J = 15, Δ = 1 that is r* = 0.0811344 (7 digits, so within 5e-8).
+    Tolerances: a fixed point of the vector field is one of every fixed-step map (RK4 here), so what
+    is left at t is the transient, decaying as exp(λ t) with the slow eigenvalue
+    λ = -Δ/(π r*) + sqrt(2 r*(J - 2π² r*)) ≈ -2.45: from |y0 - y*| < 0.1 it is < 1e-22 at t = 20,
+    far below float64 round-off (~1e-15 on O(1) numbers), so 1e-12 is a bound with margin.
+    The decay rate itself (deviations at t = 4 and 8, 5e-6 and 2e-10 > round-off; the fast mode,
+    λ ≈ -5.4, is down by exp(-2.95 * 4) < 1e-5 there) matches λ to 1e-3 (RK4, dt = 1e-3: error
+    O(dt⁴)).
+    """
+    from jaxpop.analysis.fixed_points import mpr_eigenvalues, mpr_fixed_points
+
+    eta_bar, J, delta = -5.0, 15.0, 1.0
     out = tmp_path / "sim.npz"
-    assert main(["simulate", "mpr", "--param", "eta_bar=-5", "--param", "J=15", "--t-end", "2", "--dt", "1e-3",
-                 "--record-every", "10", "--out", str(out)]) == 0
+    assert main(["simulate", "mpr", "--param", f"eta_bar={eta_bar}", "--param", f"J={J}", "--t-end", "20",
+                 "--dt", "1e-3", "--record-every", "100", "--out", str(out)]) == 0
     data = np.load(out)
-    assert data["r"].shape == (200,) and data["ts"][-1] == pytest.approx(2.0)
-    # the low-state rate relaxes towards the closed-form low fixed point r* = 0.0811344 (facts §5.3)
-    assert np.all(np.isfinite(data["r"])) and 0.0 < data["r"][-1] < 0.2
+    ts, r, v = data["ts"], data["r"], data["v"]
+    assert r.shape == (200,) and ts[-1] == pytest.approx(20.0)
+    assert np.all(np.isfinite(r)) and np.all(np.isfinite(v))
+
+    r_fp, v_fp, n = mpr_fixed_points(eta_bar, J, delta)
+    assert int(n) == 3  # bistable: low node, saddle, high focus
+    r_low, v_low = float(r_fp[0]), float(v_fp[0])
+    assert r_low == pytest.approx(0.0811344, abs=5e-8)
+    assert v_low == pytest.approx(-delta / (2 * np.pi * r_low), rel=1e-14)
+    assert r[-1] == pytest.approx(r_low, abs=1e-12) and v[-1] == pytest.approx(v_low, abs=1e-12)
+
+    lam = float(np.real(mpr_eigenvalues(r_low, J, delta)[0]))
+    assert lam == pytest.approx(-delta / (np.pi * r_low) + np.sqrt(2 * r_low * (J - 2 * np.pi**2 * r_low)), rel=1e-12)
+    i4, i8 = (int(np.argmin(np.abs(ts - t))) for t in (4.0, 8.0))
+    rate = np.log(abs(r[i8] - r_low) / abs(r[i4] - r_low)) / (ts[i8] - ts[i4])
+    assert rate == pytest.approx(lam, rel=1e-3)
 
 
 def test_unknown_param_is_a_clear_error(tmp_path):

@@ -1,11 +1,12 @@
 """GIFNetwork (GIF neurons with escape noise, NEST gif_psc_exp discrete time) against oracles.
 
-* Renewal theory in discrete time (facts §6.1 discretised, computed here by a sum): without
+* Renewal theory in discrete time (the stationary rate of Schwalger et al. 2017 discretised, computed
+  here by a sum): without
   adaptation and coupling, after a spike in step 0 a neuron is refractory for R = t_ref/dt steps and
   in step R + m (m >= 1) has u_m = mu + (V_reset - mu) exp(-m dt / tau_m) and spike probability
   p_m = 1 - exp(-lambda(u_m) dt). The mean ISI is dt (R + 1 + sum_{m>=1} prod_{j<=m} (1 - p_j)) and
   r0 = 1 / mean ISI exactly (no O(dt) bias: this *is* the discrete-time model). The continuous-time
-  rate of facts §6.1 differs by O(dt) (checked to shrink with dt below, on the oracles alone).
+  renewal rate differs by O(dt) (checked to shrink with dt below, on the oracles alone).
 * Poisson with dead time (V_reset = mu): p constant, r0 = 1 / (dt (R + 1/p)) -> lambda / (1 + lambda t_ref).
 * Fixed in-degree: counted directly from the index array.
 * Gradients: d r0 / d mu of the discrete renewal oracle (the exact trial average of the exact-mode
@@ -38,7 +39,7 @@ def renewal_rate_discrete(mu, *, dt=DT, t_ref=4.0, tau_m=20.0, lambda_0=10.0, De
 
 
 def renewal_rate_continuous(mu, *, t_ref=4.0, tau_m=20.0, lambda_0=10.0, Delta_V=2.5, V_T_star=15.0, V_reset=0.0):
-    """facts §6.1: r0 = 1 / int S, S = exp(-int rho), trapezoid quadrature on a fine grid."""
+    """Renewal theory (Schwalger et al. 2017): r0 = 1 / int S, S = exp(-int rho), trapezoid quadrature on a fine grid."""
     s = np.linspace(0.0, 2000.0, 2_000_001)
     u = mu + (V_reset - mu) * np.exp(-s / tau_m)
     rho = lambda_0 * 1e-3 * np.exp((u - V_T_star) / Delta_V)
@@ -87,7 +88,7 @@ def test_poisson_dead_time_limit():
 
 
 def ei_params(N=(400, 100), adaptation=True):
-    """facts §2.4 E-I network with other N (so another mean field J p N), no stimulus step."""
+    """E-I network of NEST's ``gif_pop_psc_exp`` example with other N (so another mean field J p N), no stimulus step."""
     J, g = 0.3, 5.0
     kw = dict(tau_sfa=[100.0, 1000.0], q_sfa=[10.0, 1.0]) if adaptation else {}
     return GIFParams(N, mu=24.0, J=[[J, -g * J], [J, -g * J]], p=0.2, tau_syn_ex=3.0, tau_syn_in=6.0, delay=1.0, **kw)
@@ -130,7 +131,7 @@ def test_all_to_all_and_fixed_indegree_same_mean_rate(adaptation):
     # convex (exponential) hazard: a second-order effect. Measured with these settings: +0.6 / +0.5 SE
     # (E / I, adaptation), +0.4 / +0.6 SE (no adaptation); at N = (400, 100) it grew to +1.3 ... +2.4 SE
     # (1-2 %), so at 4 SE the test checks the mean field, not this bias. N = (200, 50) (mean field
-    # J p N half that of facts §2.4), 4 trials x 2 s, 200-ms blocks after 600 ms (28 batches).
+    # J p N half that of NEST's gif_pop_psc_exp example), 4 trials x 2 s, 200-ms blocks after 600 ms (28 batches).
     P = ei_params(N=(200, 50), adaptation=adaptation)
     out = {}
     for conn in ("all_to_all", "fixed_indegree"):

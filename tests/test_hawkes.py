@@ -1,7 +1,8 @@
-"""Hawkes / LNP toy model (facts §3) at two levels: HawkesNetwork (micro) and HawkesMeso (meso).
+"""Hawkes / LNP toy model (Hawkes 1971; Schwalger et al. 2017 without reset) at two levels:
+HawkesNetwork (micro) and HawkesMeso (meso).
 
 Oracles: the linear-Hawkes stationary rate r = (1 - J)^{-1} mu and the closed-form spectrum
-S(w) = r / (N |1 - J kappa_eff(w)|^2) (facts §3, Hawkes 1971); the exact micro <-> meso equivalence
+S(w) = r / (N |1 - J kappa_eff(w)|^2) (Hawkes 1971); the exact micro <-> meso equivalence
 (Bernoulli spikes of N neurons <-> one binomial count); the O(dt) Poisson/binomial difference from the
 mean-field fixed point; the derivative 1/(1-J) of the stationary rate.
 
@@ -57,9 +58,9 @@ def runs():
     """Linear Hawkes, N = 100, at mu = 10 (20 Hz) and mu = 500 (1000 Hz); one compilation per model class:
     parameters are array leaves, so the second mu reuses the compiled scan."""
     out = {}
-    for name, make in (("poisson", lambda p: HawkesMeso(p, counts="poisson", init="mean_field")),
-                       ("binomial", lambda p: HawkesMeso(p, counts="binomial", init="mean_field")),
-                       ("micro", lambda p: HawkesNetwork(p, sampling="bernoulli", init="mean_field"))):
+    for name, make in (("poisson", lambda p: HawkesMeso(p, counts="poisson", init="mean_field", dt=DT)),
+                       ("binomial", lambda p: HawkesMeso(p, counts="binomial", init="mean_field", dt=DT)),
+                       ("micro", lambda p: HawkesNetwork(p, sampling="bernoulli", init="mean_field", dt=DT))):
         for seed, mu in ((1, MU), (2, MU_HI)):
             out[name, mu] = _run(make(_params(mu)), seed + 10 * len(out))
     return out
@@ -176,7 +177,7 @@ def _band_ratios(A, ref):
 def test_spectrum_matches_closed_form(runs):
     # (1) The Welch estimate (band averages, per trial -> SE over 16 trials, ~1-3 %) equals its exact expectation
     #     for the simulated scheme (ARMA(1,1) autocovariance, window and mean removal included) within Z SE.
-    # (2) That discrete-time spectrum is the closed form of facts §3, 2 r/(N|1 - J kappa_eff|^2) (one-sided),
+    # (2) That discrete-time spectrum is the closed form of Hawkes 1971, 2 r/(N|1 - J kappa_eff|^2) (one-sided),
     #     up to O(dt/tau): the count drawn from h(t) and the spikes of a step acting within it lag the feedback by
     #     ~dt: the discrete spectrum deviates from the closed form by <= 1.0 % (2-100 Hz) at dt = 0.2 ms, 0.1 % at
     #     0.02 ms, 0.01 % at 0.002 ms (first order in dt).
@@ -200,7 +201,7 @@ def test_spectrum_matches_closed_form(runs):
 
 
 def test_linear_spectrum_limits():
-    # J = 0: Poisson value r/N at every frequency (facts §6.3); J != 0, f -> 0: r / (N (1-J)^2)
+    # J = 0: Poisson value r/N at every frequency (N independent Poisson neurons); J != 0, f -> 0: r / (N (1-J)^2)
     f = np.array([1e-9, 3.0, 30.0])
     p0 = HawkesParams(50, mu=7.0, J=0.0)
     assert np.allclose(p0.linear_spectrum(f), 7.0 / 50)
@@ -243,10 +244,10 @@ def test_micro_vs_meso_count_statistics(runs):
 
 
 def test_from_micro_twin():
-    net = HawkesNetwork(_params(), sampling="poisson", mode="straight_through", init="mean_field")
+    net = HawkesNetwork(_params(), sampling="poisson", mode="straight_through", init="mean_field", dt=DT)
     meso = HawkesMeso.from_micro(net)
     assert (meso.counts, meso.mode, meso.init_mode) == ("poisson", "straight_through", "mean_field")
-    assert HawkesMeso.from_micro(HawkesNetwork(_params())).counts == "binomial"
+    assert HawkesMeso.from_micro(HawkesNetwork(_params(), dt=DT)).counts == "binomial"
 
 
 # ---------------------------------------------------------------------------- gradients
@@ -256,7 +257,7 @@ def test_gaussian_meso_gradient_of_rate():
     # run starts at the mean-field fixed point, whose mean is stationary). Pathwise gradient per trial, SE over
     # trials.
     p = HawkesParams(1000, mu=100.0, tau=TAU, J=J)
-    model = HawkesMeso(p, counts="gaussian", init="mean_field")
+    model = HawkesMeso(p, counts="gaussian", init="mean_field", dt=DT)
 
     def mean_rate(mu, key):
         m = eqx.tree_at(lambda m: m.params.mu, model, mu)
@@ -276,7 +277,7 @@ def test_mean_field_gradient_exact():
     # Deterministic N -> infinity mode: <A> = r(mu) exactly at every step from the fixed point;
     # d r / d mu = 1/(1-J), d r / d J = r/(1-J) (linear Hawkes), to machine precision.
     p = _params()
-    model = HawkesMeso(p, counts="mean_field", init="mean_field")
+    model = HawkesMeso(p, counts="mean_field", init="mean_field", dt=DT)
 
     def rate(mu, Jv):
         m = eqx.tree_at(lambda m: (m.params.mu, m.params.J), model, (mu, Jv))
@@ -296,7 +297,7 @@ def test_gaussian_count_nonnegativity(nonneg, factor):
     m = 0.5
     sig = np.sqrt(m)
     bias = sig * norm.pdf(m / sig) - m * norm.cdf(-m / sig)
-    model = HawkesMeso(HawkesParams(10, mu=50.0, J=0.0), counts="gaussian", nonneg=nonneg)
+    model = HawkesMeso(HawkesParams(10, mu=50.0, J=0.0), counts="gaussian", nonneg=nonneg, dt=1.0)
     state = model.init(jax.random.PRNGKey(0))
     drive = jaxpop.Constant(0.0)
     keys = jax.random.split(jax.random.PRNGKey(3), 40_000)
@@ -329,7 +330,7 @@ def test_synaptic_kernel_and_delay_relaxation():
         for _ in range(sub):
             h, s = h + dt_e * (-h + MU + J * s) / TAU, s + dt_e * (-s + a) / 5.0
         hs.append(h)
-    m0 = HawkesMeso(p, counts="mean_field", dt=DT, h0=10.0)
+    m0 = HawkesMeso(p, counts="mean_field", dt=DT, h_init=10.0)
     res0 = jaxpop.simulate(m0, 50.0, DT, key=jax.random.PRNGKey(0), record=("h",))
     assert np.allclose(np.asarray(res0["h"])[:, 0], hs, atol=1e-4)
 
@@ -365,16 +366,16 @@ def test_bad_params(kw, match):
 def test_bad_model_options():
     p = _params()
     with pytest.raises(ValueError, match="counts"):
-        HawkesMeso(p, counts="negbin")
+        HawkesMeso(p, counts="negbin", dt=DT)
     with pytest.raises(ValueError, match="nonneg"):
-        HawkesMeso(p, counts="gaussian", nonneg="abs")
+        HawkesMeso(p, counts="gaussian", nonneg="abs", dt=DT)
     with pytest.raises(ValueError, match="sampling"):
-        HawkesNetwork(p, sampling="gauss")
+        HawkesNetwork(p, sampling="gauss", dt=DT)
     with pytest.raises(ValueError, match="mode"):
-        HawkesNetwork(p, mode="soft")
+        HawkesNetwork(p, mode="soft", dt=DT)
     pd = _params(delay=1.0)
     with pytest.raises(ValueError, match="dt"):
-        HawkesMeso(pd)  # a delay needs dt to size the delay line
+        HawkesMeso(pd, dt=None)  # a delay line needs dt
     with pytest.raises(ValueError, match="delay"):
         HawkesMeso(pd, dt=0.3)  # 1 ms is not a whole number of 0.3-ms steps
     with pytest.raises(ValueError, match="dt"):

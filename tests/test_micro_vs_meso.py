@@ -1,7 +1,7 @@
 r"""Microscopic GIF network vs its mesoscopic twin on one parameter set (issue 3 acceptance).
 
-The E–I network with adaptation of facts §2.4 (NEST's ``gif_pop_psc_exp`` example: N = (800, 200),
-J = 0.3 mV, g = 5, p = 0.2, delay 1 ms, :math:`\tau_\theta` = (100, 1000) ms, ``q_sfa`` = (10, 1) mV,
+The E–I network with adaptation of NEST's ``gif_pop_psc_exp`` example (``pynest/examples/gif_pop_psc_exp.py``:
+N = (800, 200), J = 0.3 mV, g = 5, p = 0.2, delay 1 ms, :math:`\tau_\theta` = (100, 1000) ms, ``q_sfa`` = (10, 1) mV,
 h = 0.5 ms; without the stimulus step), simulated
 
 * microscopically by :class:`jaxpop.micro.GIFNetwork` with ``connectivity='fixed_indegree'``
@@ -241,7 +241,7 @@ def test_converted_models_run():
     (lambda: HawkesParams((10, 0)), "N"),
     (lambda: HawkesParams(True), "N"),
     (lambda: HawkesNetwork(HawkesParams(10, delay=1.0), dt=0.3), "delay"),  # dt does not resolve the delay
-    (lambda: HawkesNetwork(HawkesParams(10, delay=1.0)), "dt"),  # a delay line needs dt
+    (lambda: HawkesNetwork(HawkesParams(10, delay=1.0), dt=None), "dt"),  # a delay line needs dt
     (lambda: HawkesNetwork(HawkesParams(10), dt=0.0), "dt"),
     (lambda: HawkesMeso(HawkesParams(10, delay=1.0), dt=0.0), "dt"),
     (lambda: HawkesMeso(HawkesParams((10, 10), delay=[[0.5, 0.25], [0.5, 0.5]]), dt=0.5), "delay"),

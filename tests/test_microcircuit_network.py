@@ -1,6 +1,6 @@
 """The LIF microcircuit network (:class:`jaxpop.micro.microcircuit.MicrocircuitNetwork`): exact integration,
 event-driven delayed propagation, buffer overflow reporting, and the down-scaled Potjans–Diesmann rates
-against NEST's reference data (facts §1.12)."""
+against the reference data of NEST's ``Potjans_2014`` example."""
 
 import dataclasses
 
@@ -81,7 +81,7 @@ def test_buffer_overflow_is_reported_not_silent():
 
 
 # NEST 3.10 iaf_psc_exp, the same configuration, mean over 5 network seeds (benchmarks/results/nest_microcircuit_0.1.json,
-# made by benchmarks/_nest_microcircuit.py). NEST's example reference data (facts §1.12, one run, seed 55: 0.402 2.017
+# made by benchmarks/_nest_microcircuit.py). NEST's ``Potjans_2014`` example reference data (one run, seed 55: 0.402 2.017
 # 3.880 4.958 6.575 7.726 0.831 6.986 Hz) has L2/3E 4.2 SD below NEST 3.10's own 13-seed mean (0.473 Hz), so it is
 # not used as the oracle.
 NEST_01 = np.array([0.4744, 2.0909, 4.0032, 5.0248, 6.5200, 7.7792, 0.8278, 7.0237])

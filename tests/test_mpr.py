@@ -56,7 +56,8 @@ def test_bistable_fixed_points_of_the_quartic():
 
 def test_uncoupled_stationary_rate():
     # J = 0: r* = (1/(pi tau)) sqrt((eta + sqrt(eta^2 + Delta^2))/2), v* = -Delta/(2 pi tau r*),
-    # with eta -> eta_bar + I for a constant input (facts 6.4). Six uncoupled populations at once.
+    # with eta -> eta_bar + I for a constant input (the J = 0 fixed point of MPR 2015, Sec. III C).
+    # Six uncoupled populations at once.
     eta = np.array([-5.0, 0.0, 2.0, -1.0, 1.0, -3.0])
     delta = np.array([1.0, 0.5, 1.0, 2.0, 1.0, 0.3])
     tau = np.array([1.0, 1.0, 1.0, 0.5, 2.0, 1.0])
@@ -186,7 +187,7 @@ def test_ensemble_with_lorentzian_g_converges_to_mpr():
     ref = jaxpop.simulate(jaxpop.MontbrioPazoRoxin(-5.0, 1.0, 15.0, r0=R_LOW, v0=V_LOW), 40.0, 0.01, **kw).r
     errs = {}
     for n in (400, 1600):
-        ens = jaxpop.FREEnsemble(jaxpop.Lorentzian(-5.0, 1.0), 15.0, n_eta=n, h0=15.0 * R_LOW)
+        ens = jaxpop.FREEnsemble(jaxpop.Lorentzian(-5.0, 1.0), 15.0, n_eta=n, h_init=15.0 * R_LOW)
         r = jaxpop.simulate(ens, 40.0, 0.01, **kw).r
         errs[n] = float(jnp.mean(jnp.abs(r - ref)[100:]))
     rate = math.log(errs[400] / errs[1600]) / math.log(4)
@@ -241,19 +242,19 @@ def test_ensemble_steady_states_satisfy_self_consistency_C1(name):
     # measured errors. Same for v (App. C: silent neurons at -sqrt(-eta - J r0), firing ones at
     # 0), whose ensemble error is absolute (a firing sample has Im w = -eps_k / (2 Re w)):
     # measured |v - v0| at n = 1000: gaussian 1.1e-3 (low), 1.5e-3 (high); uniform 2.3e-3, 4.9e-4.
-    ens = jaxpop.FREEnsemble(dist, J, n_eta=1000, h0=0.0)
+    ens = jaxpop.FREEnsemble(dist, J, n_eta=1000, h_init=0.0)
     res = jaxpop.simulate(ens, 60.0, 0.01, key=KEY, record_every=100)
     assert abs(float(res.r[-1]) - low) <= 1.5 * (5.9e-4 if name == "gaussian" else 4.6e-4), (res.r[-1], low)
     v_low = _c1_voltage(low, J, pdf, lo, hi)
     assert abs(float(res.v[-1]) - v_low) <= 1.5 * (1.1e-3 if name == "gaussian" else 2.3e-3), (res.v[-1], v_low)
     # the high state: started on the C1 solution, the ensemble stays on it
-    ens = jaxpop.FREEnsemble(dist, J, n_eta=1000, h0=J * high)
+    ens = jaxpop.FREEnsemble(dist, J, n_eta=1000, h_init=J * high)
     res = jaxpop.simulate(ens, 60.0, 0.01, key=KEY, record_every=100)
     assert float(jnp.max(jnp.abs(res.r - high))) <= 1.5 * (2.7e-4 if name == "gaussian" else 1.3e-5)
     v_high = _c1_voltage(high, J, pdf, lo, hi)
     assert abs(float(res.v[-1]) - v_high) <= 1.5 * (1.5e-3 if name == "gaussian" else 4.9e-4), (res.v[-1], v_high)
     # and the middle root is a saddle: started on it, the ensemble leaves it
-    ens = jaxpop.FREEnsemble(dist, J, n_eta=1000, h0=J * roots[1])
+    ens = jaxpop.FREEnsemble(dist, J, n_eta=1000, h_init=J * roots[1])
     res = jaxpop.simulate(ens, 60.0, 0.01, key=KEY, record_every=100)
     assert abs(float(res.r[-1]) - roots[1]) > 0.1
 

@@ -1,6 +1,7 @@
 """The Potjans–Diesmann (2014) microcircuit parameters (:mod:`jaxpop.presets.potjans_diesmann`) against the
-numbers of the reference implementations (facts §1: NEST's ``Potjans_2014`` example, the INM-6 model
-description) and an independent high-precision evaluation of the synapse-count formula."""
+numbers of the reference implementations (NEST's ``Potjans_2014`` example, the INM-6
+``microcircuit-PD14-model`` model description; after Potjans & Diesmann 2014) and an independent high-precision
+evaluation of the synapse-count formula."""
 
 from decimal import Decimal, getcontext
 
@@ -9,8 +10,9 @@ import pytest
 
 from jaxpop.presets import potjans_diesmann as pd
 
-# facts §1.3: mean in-degrees K_yx = Q_yx / N_y of the full-scale network, one decimal
-K_FACTS = np.array([
+# mean in-degrees K_yx = Q_yx / N_y of the full-scale network, one decimal (Q_yx from Potjans & Diesmann 2014
+# Eq. 1, as NEST's Potjans_2014 example helpers.num_synapses_from_conn_probs)
+K_REFERENCE = np.array([
     [2199.9, 1079.3, 979.2, 467.6, 159.2, 0, 109.8, 0],
     [2990.0, 860.3, 703.7, 289.7, 380.7, 0, 60.6, 0],
     [159.9, 34.5, 1117.2, 794.6, 32.6, 0.3, 667.3, 0],
@@ -25,7 +27,7 @@ K_FACTS = np.array([
 def test_full_scale_sizes_in_degrees_and_synapse_counts():
     c = pd.microcircuit()
     assert c.N.sum() == 77_169
-    np.testing.assert_allclose(c.in_degree, K_FACTS, atol=0.051)  # the table's rounding
+    np.testing.assert_allclose(c.in_degree, K_REFERENCE, atol=0.051)  # the table's rounding
     assert abs(c.Q.sum() / 2.9888e8 - 1) < 5e-5  # "about 2.9888e8 recurrent synapses"
     assert c.Q[2, 3] == 17_413_576
 
@@ -48,7 +50,8 @@ def test_synapse_count_is_evaluated_to_full_precision():
 
 
 def test_weights_psc_conversion_and_delays():
-    # facts §1.5: 1/J_unit = 585.38996 pA/mV, I_E = 87.8085 pA, inhibitory -4 I_E, doubled L4E -> L2/3E
+    # NEST's Potjans_2014 example (helpers.postsynaptic_potential_to_current, network_params.py):
+    # 1/J_unit = 585.38996 pA/mV, I_E = 87.8085 pA, inhibitory -4 I_E, doubled L4E -> L2/3E
     assert pd.psp_to_psc(1.0) == pytest.approx(585.38996, abs=1e-5)
     c = pd.microcircuit()
     I_E = 0.15 * 585.38996
@@ -62,12 +65,14 @@ def test_weights_psc_conversion_and_delays():
 
 
 def test_dc_background_and_downscaling_compensation():
-    # facts §1.7: DC equivalent of the Poisson background, K_ext x 0.35123 pA
+    # DC equivalent of the Poisson background, K_ext x 0.35123 pA (NEST's Potjans_2014 example,
+    # helpers.dc_input_compensating_poisson)
     dc = pd.microcircuit(background="dc")
     np.testing.assert_allclose(dc.I_dc, [561.97, 526.85, 737.59, 667.34, 702.47, 667.34, 1018.58, 737.59], atol=0.006)
     full = pd.microcircuit()
     np.testing.assert_array_equal(full.I_dc, 0.0)  # no compensation at full scale with Poisson background
-    # facts §1.10: N_scaling = K_scaling = 0.1, Poisson background
+    # NEST's Potjans_2014 example (helpers.adjust_weights_and_input_to_synapse_scaling):
+    # N_scaling = K_scaling = 0.1, Poisson background
     c = pd.microcircuit(0.1, 0.1)
     np.testing.assert_array_equal(c.N, [2068, 583, 2192, 548, 485, 106, 1440, 295])
     np.testing.assert_allclose(c.I_dc, [29.04, 112.37, 112.97, 114.99, 125.42, 151.68, 43.85, 153.71], atol=0.006)

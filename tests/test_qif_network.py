@@ -2,8 +2,8 @@
 
 Oracles used here, none of them written with the network code:
 
-* the period of a single QIF neuron, pi tau / sqrt(eta) (facts 6.4), which the paper's hold of
-  2 tau / V_j restores exactly up to O(eta / V_p^3) and Euler's O(dt);
+* the period of a single QIF neuron, pi tau / sqrt(eta) (tau dV / (V^2 + eta) integrated over the real
+  line), which the paper's hold of 2 tau / V_j restores exactly up to O(eta / V_p^3) and Euler's O(dt);
 * the stationary state of the *finite* quantile network: with constant input c_j every neuron is
   periodic with the closed-form period T_j = tau [arctan(V_p/sqrt c) - arctan(V_r/sqrt c)]/sqrt c
   + hold, so r_N = <1/T_j> and v_N = <-sqrt(-c_j)>_silent / (fraction not held) follow from a
@@ -39,7 +39,8 @@ def test_zeta_half_constant():
 
 # ----------------------------------------------------------------------------- helpers
 def mpr_fixed_points(eta_bar, J, delta=1.0):
-    """Positive roots r of pi^2 r^4 - J r^3 - eta r^2 - delta^2/(4 pi^2) = 0 (facts 5.3), with v = -delta/(2 pi r)."""
+    """Positive roots r of pi^2 r^4 - J r^3 - eta r^2 - delta^2/(4 pi^2) = 0 (MPR 2015 Sec. III C),
+    with v = -delta/(2 pi r)."""
     roots = np.roots([np.pi**2, -J, -eta_bar, 0.0, -(delta**2) / (4 * np.pi**2)])
     r = np.sort([z.real for z in roots if abs(z.imag) < 1e-10 and z.real > 0])
     return r, -delta / (2 * np.pi * r)
@@ -89,7 +90,8 @@ def fre_rate_deficit(eta_bar, J, Gamma, delta, r_star, N):
     quantile_tail_bias(N_a, Gamma_ab r_b) from each coupling tail (App. E1: the input c_j is
     Lorentzian of half-width delta_a + sum_b Gamma_ab r_b). Feedback propagates the deficit b:
     r = R(r) - b with R_a(r) = Phi(eta_a + sum_b J_ab r_b; delta_a + sum_b Gamma_ab r_b),
-    Phi(x; d) = sqrt((x + sqrt(x^2 + d^2))/2)/pi (facts 6.4), so deficit = (1 - dR/dr)^-1 b.
+    Phi(x; d) = sqrt((x + sqrt(x^2 + d^2))/2)/pi (the J = 0 fixed point of MPR 2015 Sec. III C),
+    so deficit = (1 - dR/dr)^-1 b.
     """
     eta_bar, J, Gamma, delta, r_star = (np.asarray(x, dtype=float) for x in (eta_bar, J, Gamma, delta, r_star))
     r_star, N = np.atleast_1d(r_star), np.atleast_1d(np.asarray(N, dtype=float))
@@ -114,7 +116,7 @@ def batch_se(x, n_batches=10):
 # ----------------------------------------------------------------------------- single neuron
 @pytest.mark.parametrize("eta,tau,dt", [(1.0, 1.0, 1e-4), (4.0, 1.0, 1e-4), (2.0, 2.0, 2e-4)])
 def test_single_neuron_period(eta, tau, dt):
-    # one neuron, tau V' = V^2 + eta: period pi tau / sqrt(eta) (facts 6.4). The hold of 2 tau/V_j
+    # one neuron, tau V' = V^2 + eta: period pi tau / sqrt(eta). The hold of 2 tau/V_j
     # restores the time spent beyond +-V_p up to (2/3) eta tau / V_p^3 < 2e-6 tau. Tolerance:
     # first/last spike quantised to dt (2 dt / K over K intervals) + Euler's phase error, bounded
     # without sign cancellation by dt * ln((V_p^2 + eta)/eta) per period. Dropping the hold
@@ -133,7 +135,8 @@ def test_single_neuron_period(eta, tau, dt):
 
 
 def test_quenched_samples_follow_the_paper():
-    # App. A: eta_j = eta_bar + delta tan[pi/2 (2j - N - 1)/(N + 1)] (facts 5.5)
+    # App. A: eta_j = eta_bar + delta tan[pi/2 (2j - N - 1)/(N + 1)] (as ``deterministicLorentzian`` of the
+    # MPR replication halgurdtaher/MeanfieldQIF, QIFSystems/__init__.py)
     N = 1001
     net = QIFNetwork(N, eta_bar=-5.0, delta=0.7, J=15.0, Gamma=0.3)
     j = np.arange(1, N + 1)
@@ -161,7 +164,8 @@ def test_quenched_samples_follow_the_paper():
 
 # ----------------------------------------------------------------------------- stationary states
 def test_uncoupled_lorentzian_population_stationary_state():
-    # J = 0, eta_bar = -2, constant I = 3: facts 6.4 with eta_bar -> eta_bar + I = 1.
+    # J = 0, eta_bar = -2, constant I = 3: the J = 0 fixed point of MPR 2015 (Sec. III C) with
+    # eta_bar -> eta_bar + I = 1.
     N, T, dt = 2000, 10.0, 2e-4  # dt: the Euler error of the rate is ~1e-5 relative (single-neuron test)
     net = QIFNetwork(N, eta_bar=-2.0, delta=1.0, J=0.0, I0=3.0)  # start in the stationary state under I = 3
     res = jaxpop.simulate(net, T, dt, key=jax.random.PRNGKey(3), drive=3.0, record_every=50)
@@ -173,7 +177,7 @@ def test_uncoupled_lorentzian_population_stationary_state():
     se_r = math.sqrt(N / 4) / (N * T)
     assert abs(r_sim - r_N[0]) < 4 * se_r
     assert abs(v_sim - v_N[0]) < 4 * batch_se(res.v)
-    # N -> infinity (facts 6.4): r* = sqrt((x + sqrt(x^2 + D^2))/2)/pi, v* = -D/(2 pi r*), x = 1
+    # N -> infinity (MPR 2015 Sec. III C, J = 0): r* = sqrt((x + sqrt(x^2 + D^2))/2)/pi, v* = -D/(2 pi r*), x = 1
     x = 1.0
     r_inf = math.sqrt((x + math.sqrt(x * x + 1.0)) / 2) / np.pi
     v_inf = -1.0 / (2 * np.pi * r_inf)

@@ -14,7 +14,7 @@ from _reproduce_cache import run_quick
 from jaxpop import reproduce
 
 PI = np.pi
-CUSP = (-np.sqrt(3.0), 2 * PI * (4 / 3) ** 0.75)  # facts §5.3, Delta = 1
+CUSP = (-np.sqrt(3.0), 2 * PI * (4 / 3) ** 0.75)  # fold of the quartic of MPR Sec. III C, Delta = 1
 TARGETS = ("mpr-fig1", "mpr-fig2", "mpr-fig3", "mpr-fig5", "mpr-fig6", "mpr-fig8", "mpr-fig9")
 
 
@@ -24,7 +24,7 @@ def outdir(tmp_path_factory):
 
 
 def quartic(r, eta, J, delta=1.0, Gamma=0.0):
-    """MPR fixed-point polynomial (facts §5.3; App. E1 for Gamma), written out here independently."""
+    """MPR fixed-point polynomial (Sec. III C; App. E1 for Gamma), written out here independently."""
     return (PI**2 * r**4 - J * r**3 - (eta + Gamma**2 / (4 * PI**2)) * r**2 - delta * Gamma / (2 * PI**2) * r
             - delta**2 / (4 * PI**2))
 

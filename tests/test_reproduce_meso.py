@@ -29,7 +29,8 @@ def test_registry_lists_every_target():
 
 
 def test_renewal_rate_poisson_dead_time_limit():
-    """V_reset = h: u is constant, hazard lambda = c exp((h - u_th)/Du), r0 = lambda / (1 + lambda t_ref) (facts §6.1)."""
+    """V_reset = h: u is constant, hazard lambda = c exp((h - u_th)/Du), r0 = lambda / (1 + lambda t_ref)
+    (Schwalger et al. 2017)."""
     h, c, du, uth, tref = 14.0, 10.0, 2.0, 15.0, 4.0
     lam = c * np.exp((h - uth) / du) * 1e-3  # 1/ms
     r = s17.renewal_rate(h, V_reset=h, lambda_0=c, Delta_V=du, V_T_star=uth, t_ref=tref)

@@ -41,7 +41,7 @@ def test_nest_reference_matches_the_scale():
     assert ref["rates"]["mean"].shape == ref["cv_isi"]["sd"].shape == (8,)
     full = pdr.nest_reference(1.0)  # the benchmark's NEST run (shipped with jaxpop)
     assert full is not None and full["rates"]["mean"].shape == (8,)
-    # any full-scale NEST run lies near NEST's full-scale reference run of facts §1.12 (one run each: a few %)
+    # any full-scale NEST run lies near the full-scale reference run of NEST's Potjans_2014 example (full_mean_rates; one run each: a few %)
     np.testing.assert_allclose(full["rates"]["mean"], pd.FULL_MEAN_RATES, rtol=0.1)
     assert pdr.nest_reference(0.37) is None and pdr.nest_reference(0.05) is None  # never another scale's numbers
 

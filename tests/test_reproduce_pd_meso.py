@@ -43,7 +43,7 @@ def test_registered():
 def test_thalamic_pulses_follow_the_scripts_and_switch_in_the_same_step():
     drive = pdm.thalamic_pulses(1000.0, 3)
     amp = schwalger_2017.potjans_diesmann_thalamic_step(15.0)
-    # facts §2.6: L4E 15, L4I 9.4456, L6E 7.8128, L6I 2.9908 mV, 0 elsewhere
+    # Schwalger's PDmodel_* scripts (schwalger/mesopopdyn_microcircuit): L4E 15, L4I 9.4456, L6E 7.8128, L6I 2.9908 mV, 0 elsewhere
     np.testing.assert_allclose(amp, [0, 0, 15.0, 9.4456, 0, 0, 7.8128, 2.9908], atol=1e-4)
     for k in range(3):
         t0 = 1000.0 + k * pdm.PERIOD

@@ -12,6 +12,7 @@ Test-only models defined here:
 Statistical tolerances: 5 standard errors (see the individual tests for the SE formulas).
 """
 
+import importlib
 import math
 
 import equinox as eqx
@@ -347,3 +348,64 @@ def test_ou_variance_autocorrelation_and_poisson_rate():
     # counts: E[A] = rate E[exp x] = rate exp(sigma^2 / 2) (lognormal); SE from the sample
     a = np.asarray(res["A"]).mean(axis=1)  # one time-average per trial: i.i.d. across trials
     assert abs(a.mean() - rate * math.exp(sigma**2 / 2)) <= N_SE * a.std(ddof=1) / math.sqrt(M)
+
+
+def test_solve_jump_at_zero_under_jit_matches_eager():
+    # Issue 9: a drive jumping at t = 0 (here Sinusoid with the default t_on = 0, t0 < 0),
+    # built inside jax.jit, never finished ("maximum number of solver steps"): diffrax steps
+    # over the jump with nextafter, subnormal near 0 (see the Notes of solve). (A Step at 0
+    # and jax.jit(jax.grad(...)) failed the same way; their compiles are too slow for here.)
+    def r():
+        drive = jaxpop.Sinusoid(3.0, jnp.pi / 20)
+        return jaxpop.solve(jaxpop.MontbrioPazoRoxin(), 40.0, t0=-5.0, drive=drive, n_save=46, max_steps=20_000).r
+
+    np.testing.assert_allclose(jax.jit(r)(), r(), rtol=0, atol=1e-8)
+
+
+def test_auto_chunk_rule():
+    sim = importlib.import_module("jaxpop.core.simulate")
+    budget, copies, floor = sim._CHUNK_CACHE_BYTES, sim._CHUNK_STATE_COPIES, sim._MIN_CHUNK
+    auto = sim.auto_chunk
+    assert auto(1024, 1000, "gpu") == auto(1024, 1000, "tpu") == 1024  # accelerators: one batch
+    assert auto(64, 8, "cpu") == 64  # the whole batch fits the budget: one batch
+    state = budget // (copies * 4 * floor)  # a chunk of 4 * floor items fits the budget
+    c = auto(1024, state, "cpu")
+    assert 2 * floor <= c <= 4 * floor and 1024 % c == 0  # a divisor in [c/2, c]
+    assert auto(1024, 10 * budget, "cpu") == floor  # a state larger than the budget: the shortest chunk
+    assert auto(floor, 10 * budget, "cpu") == floor  # ... which may be one batch
+    big = budget // (copies * 5)  # state bytes for which a chunk holds 5 items (shortest chunk 1)
+    assert auto(12, big, "cpu", min_chunk=1) == 4  # a divisor in [c/2, c] when there is one
+    assert auto(13, big, "cpu", min_chunk=1) == 5  # none (13 is prime): 3 chunks of 5, 2 padded items
+    assert auto(7, big, "cpu", min_chunk=1) == 4
+
+
+def test_auto_chunking_gives_the_numbers_of_one_batch(monkeypatch):
+    # Automatic chunking (trials_per_chunk=None, here forced onto the CPU rule with a budget of 5 trials
+    # per chunk) runs the same trials as one batch and as explicit chunks, also when the chunk length
+    # does not divide `trials` (padded last chunk); trial i is the single run with split(key, n)[i].
+    from jaxpop.meso import SchwalgerMeso
+    from jaxpop.presets import schwalger_2017
+
+    sim = importlib.import_module("jaxpop.core.simulate")
+    model = SchwalgerMeso(schwalger_2017.ei_network(adaptation=False), dt=0.5)
+    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(jax.eval_shape(model.init, KEY)))
+    monkeypatch.setattr(sim, "_CHUNK_CACHE_BYTES", sim._CHUNK_STATE_COPIES * state_bytes * 5)
+    monkeypatch.setattr(sim, "_MIN_CHUNK", 1)
+    monkeypatch.setattr(sim, "_platform", lambda key: "cpu")
+    chosen = []
+    rule = sim.auto_chunk
+    monkeypatch.setattr(sim, "auto_chunk", lambda *a: chosen.append(rule(*a)) or chosen[-1])
+    run = lambda n, **kw: jaxpop.simulate(model, 10.0, 0.5, key=KEY, record=("A", "n"), trials=n, **kw)  # noqa: E731
+    for n, explicit in ((13, 1), (7, 7)):
+        auto = run(n)
+        assert chosen[-1] == {13: 5, 7: 4}[n] and n % chosen[-1]  # padded last chunk
+        whole = run(n, trials_per_chunk=n)
+        other = run(n, trials_per_chunk=explicit) if explicit != n else whole
+        assert auto["n"].shape[0] == n
+        for name in ("A", "n"):
+            np.testing.assert_array_equal(auto[name], whole[name], err_msg=name)
+            np.testing.assert_array_equal(other[name], whole[name], err_msg=name)
+        assert len(np.unique(np.asarray(auto["n"]).reshape(n, -1), axis=0)) > 1  # stochastic: trials differ
+    last = jaxpop.simulate(model, 10.0, 0.5, key=jax.random.split(KEY, 7)[6], record=("A", "n"))
+    for name in ("A", "n"):
+        np.testing.assert_array_equal(auto[name][6], last[name], err_msg=name)

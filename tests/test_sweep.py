@@ -204,7 +204,7 @@ def test_non_finite_points_raise_or_are_flagged():
 
 def test_method_solve_reaches_the_analytic_fixed_points():
     """Adaptive solves per point (J = 5 < 7.80: one stable fixed point, MPR Fig. 1a) relax to
-    the positive root of  pi^2 r^4 - J r^3 - eta_bar r^2 - Delta^2 / (4 pi^2) = 0  (facts 5.3);
+    the positive root of  pi^2 r^4 - J r^3 - eta_bar r^2 - Delta^2 / (4 pi^2) = 0  (MPR Sec. III C);
     relaxation at rate O(1) leaves e^-40 after t = 40, the solver's rtol is 1e-8."""
     etas, J = np.array([-2.0, 1.0]), 5.0
     res = sweep(mpr(J=J), {"eta_bar": etas}, 40.0, 0.01, key=KEY, method="solve", record_every=1000)
@@ -302,7 +302,7 @@ def test_bad_input_raises_clear_errors():
         sweep(m, {"eta": [1.0]}, *args, key=KEY)
     with pytest.raises(ValueError, match=r"unknown field 'distribution.centre'.*'center'"):
         sweep(jaxpop.FREEnsemble(jaxpop.Uniform(0.0, 1.0), n_eta=4), {"distribution.centre": [1.0]}, *args, key=KEY)
-    with pytest.raises(ValueError, match=r"'n_pop' is a static field"):
+    with pytest.raises(ValueError, match=r"'n_pop' is structure of MontbrioPazoRoxin, not a parameter.*build one model per value"):
         sweep(m, {"n_pop": [1.0]}, *args, key=KEY)
     with pytest.raises(ValueError, match=r"grid\['eta_bar'\] must be a 1-D array.*\(2, 2\)"):
         sweep(m, {"eta_bar": np.zeros((2, 2))}, *args, key=KEY)

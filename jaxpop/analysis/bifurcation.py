@@ -12,8 +12,8 @@ is :math:`d\bar\eta/dr = 0`, which gives the curve parametrised by :math:`r > 0`
 
 For :math:`\Gamma = 0` this is the Fig. 1(a) caption,
 :math:`(\bar\eta, J)_{\rm SN} = (-\pi^2r^2 - 3\Delta^2/(2\pi r)^2,\ 2\pi^2 r + \Delta^2/(2\pi^2 r^3))`
-(note :math:`3\Delta^2/(2\pi r)^2 = 3\Delta^2/(4\pi^2 r^2)`: the caption and facts §5.3 agree).
-The cusp is where :math:`dJ_{\rm SN}/dr = 0`: :math:`4\pi^4 r^4 - 2\Delta\Gamma r - 3\Delta^2 = 0`,
+(note :math:`3\Delta^2/(2\pi r)^2 = 3\Delta^2/(4\pi^2 r^2)`: the caption and the fold of the quartic of
+Sec. III C agree). The cusp is where :math:`dJ_{\rm SN}/dr = 0`: :math:`4\pi^4 r^4 - 2\Delta\Gamma r - 3\Delta^2 = 0`,
 for :math:`\Gamma = 0` at :math:`r = (3/4)^{1/4}\sqrt\Delta/\pi`,
 :math:`(\bar\eta, J) = (-\sqrt3\,\Delta,\ 2\pi(4/3)^{3/4}\sqrt\Delta)`. The high-activity fixed point
 is a focus to the right of :math:`\bar\eta_f = -[J/(2\pi)]^2 - (\pi\Delta/J)^2` (:math:`\Gamma = 0`).

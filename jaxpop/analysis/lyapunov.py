@@ -39,12 +39,12 @@ __all__ = ["LyapunovEstimate", "lyapunov_exponent"]
 
 
 class LyapunovEstimate(NamedTuple):
-    """Result of :func:`lyapunov_exponent` (a pytree: vmappable).
+    r"""Result of :func:`lyapunov_exponent` (a pytree: vmappable).
 
     Attributes
     ----------
     exponent : array
-        :math:`\\lambda_{\\max}` over the whole measured window (per model time unit).
+        :math:`\lambda_{\max}` over the whole measured window (per model time unit).
     segments : array (n_segments,)
         The exponent measured on each of ``n_segments`` consecutive equal sub-windows
         (their mean is ``exponent``).

@@ -12,7 +12,7 @@ Conventions (all windows in ms):
 * **rates** — NEST's ``Potjans_2014`` example (``helpers.firing_rates``): the spikes with
   :math:`t_{start} \le t \le t_{stop}` (both ends included) counted per neuron, divided by
   :math:`t_{stop} - t_{start}`, then averaged over **all** neurons of the population, silent ones
-  included (facts §1.12).
+  included.
 * **CV of the ISIs** — per neuron :math:`CV_i = \sigma(\mathrm{ISI})/\langle\mathrm{ISI}\rangle`
   (population SD, ``ddof = 0``) from its spikes in :math:`[t_{start}, t_{stop}]`, for neurons with at
   least ``min_spikes`` spikes (default 3, i.e. at least two intervals: the INM-6

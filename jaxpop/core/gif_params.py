@@ -50,24 +50,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .model import check_positive, population_matrix as _mat, population_vector as _vec
+from .model import ParamsBase, check_positive, is_concrete, population_sizes, static_values
+from .model import population_matrix as _mat
+from .model import population_vector as _vec
 
 
-
-
-
-
-class GIFParams(eqx.Module):
+class GIFParams(ParamsBase):
     r"""Parameters of ``len(N)`` populations of GIF neurons with escape noise (see module docs).
 
     Parameters
     ----------
     N : int or tuple of int
-        Neurons per population (static).
+        Neurons per population (structure: static).
     mu : float or array (n_pop,)
         Constant drive :math:`\mu` (mV); time-dependent input comes through the drive (mV).
     tau_m : membrane time constant (ms).
-    t_ref : absolute refractory period (ms), >= 0.
+    t_ref : absolute refractory period (ms), >= 0; structure (a whole number of steps; a static
+        tuple, one value per population): change it with ``replace(t_ref=...)``.
     lambda_0 : rate at threshold :math:`c` (Hz), > 0.
     Delta_V : softness :math:`\Delta_u` (mV), > 0.
     V_T_star : threshold :math:`u_{th}` (mV). ``V_reset``: reset :math:`u_r` (mV).
@@ -81,12 +80,15 @@ class GIFParams(eqx.Module):
     tau_syn_ex, tau_syn_in : float or array (n_pop,)
         Synaptic time constants (ms) of the target population for excitatory / inhibitory input.
     delay : float or array (n_pop, n_pop)
-        Transmission delays (ms), >= 0.
+        Transmission delays (ms), >= 0; structure (whole numbers of steps; a static nested tuple,
+        target, source): change it with ``replace(delay=...)``.
+
+    All other fields are parameters (float arrays: sweepable, differentiable). ``replace(**changes)``
+    returns a copy rebuilt through this constructor.
     """
 
     mu: jax.Array
     tau_m: jax.Array
-    t_ref: jax.Array
     lambda_0: jax.Array
     Delta_V: jax.Array
     V_T_star: jax.Array
@@ -97,26 +99,22 @@ class GIFParams(eqx.Module):
     p: jax.Array
     tau_syn_ex: jax.Array
     tau_syn_in: jax.Array
-    delay: jax.Array
+    t_ref: tuple[float, ...] = eqx.field(static=True)
+    delay: tuple[tuple[float, ...], ...] = eqx.field(static=True)
     N: tuple[int, ...] = eqx.field(static=True)
 
     def __init__(self, N=500, *, mu=24.0, tau_m=20.0, t_ref=4.0, lambda_0=10.0, Delta_V=2.5, V_T_star=15.0,
                  V_reset=0.0, tau_sfa=None, q_sfa=None, J=0.0, p=1.0, tau_syn_ex=3.0, tau_syn_in=6.0, delay=1.0):
-        sizes = tuple(N) if np.iterable(N) else (N,)
-        if len(sizes) == 0 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in sizes):
-            raise ValueError(f"N must be a positive integer or a tuple of positive integers (neurons per population), got N={N!r}")
-        n = len(sizes)
-        self.N = tuple(int(x) for x in sizes)
+        self.N = population_sizes(N)
+        n = len(self.N)
         check_positive("tau_m", tau_m)
-        check_positive("t_ref", t_ref, strict=False)
         check_positive("lambda_0", lambda_0)
         check_positive("Delta_V", Delta_V)
         check_positive("tau_syn_ex", tau_syn_ex)
         check_positive("tau_syn_in", tau_syn_in)
-        check_positive("delay", delay, strict=False)
         self.mu = _vec("mu", mu, n)
         self.tau_m = _vec("tau_m", tau_m, n)
-        self.t_ref = _vec("t_ref", t_ref, n)
+        self.t_ref = static_values("t_ref", t_ref, n, minimum=0.0)
         self.lambda_0 = _vec("lambda_0", lambda_0, n)
         self.Delta_V = _vec("Delta_V", Delta_V, n)
         self.V_T_star = _vec("V_T_star", V_T_star, n)
@@ -135,7 +133,7 @@ class GIFParams(eqx.Module):
         if tau_sfa.ndim != 2 or tau_sfa.shape[0] != n or tau_sfa.shape != q_sfa.shape:
             raise ValueError(f"tau_sfa and q_sfa must have equal shapes (n_pop={n}, n_kernels) or (n_kernels,), "
                              f"got {tau_sfa.shape} and {q_sfa.shape}")
-        if tau_sfa.size:
+        if tau_sfa.size and is_concrete(tau_sfa):
             check_positive("tau_sfa", tau_sfa)
         self.tau_sfa = tau_sfa
         self.q_sfa = q_sfa
@@ -146,7 +144,7 @@ class GIFParams(eqx.Module):
         self.p = p
         self.tau_syn_ex = _vec("tau_syn_ex", tau_syn_ex, n)
         self.tau_syn_in = _vec("tau_syn_in", tau_syn_in, n)
-        self.delay = _mat("delay", delay, n)
+        self.delay = static_values("delay", delay, n, matrix=True, minimum=0.0)
 
     @property
     def n_pop(self) -> int:
@@ -167,12 +165,13 @@ class GIFParams(eqx.Module):
         return jnp.sum(self.q_sfa * jnp.exp(-s / jnp.where(self.tau_sfa > 0, self.tau_sfa, 1.0)), axis=-1)
 
     def check_dt(self, dt: float) -> None:
-        """``dt`` must resolve the refractory period and the delays (whole numbers of steps)."""
+        """``dt`` must resolve the refractory period and the delays (whole numbers of steps; static values)."""
         if not dt > 0:
             raise ValueError(f"dt must be > 0, got dt={dt!r}")
-        for name, arr in (("t_ref", self.t_ref), ("delay", self.delay)):
-            a = np.asarray(arr) / dt
+        for name, arr in (("t_ref", np.asarray(self.t_ref)), ("delay", np.asarray(self.delay))):
+            a = arr / dt
             if np.any(np.abs(a - np.round(a)) > 1e-6 * np.maximum(1.0, a)):
-                raise ValueError(f"{name} = {np.asarray(arr)!r} ms is not a whole number of steps dt = {dt} ms")
-        if np.any((np.asarray(self.delay) > 0) & (np.asarray(self.delay) < dt - 1e-12)):
-            raise ValueError(f"dt = {dt} ms does not resolve the delays {np.asarray(self.delay)!r} ms")
+                raise ValueError(f"{name} = {arr.tolist()!r} ms is not a whole number of steps dt = {dt} ms")
+        delay = np.asarray(self.delay)
+        if np.any((delay > 0) & (delay < dt - 1e-12)):
+            raise ValueError(f"dt = {dt} ms does not resolve the delays {delay.tolist()!r} ms")

@@ -1,9 +1,7 @@
-"""The model interface every jaxpop model implements.
+"""The model interface every jaxpop model implements, and the contract it keeps.
 
-A model is a final :class:`equinox.Module`. Its real-valued parameters are array leaves
-(differentiable, vmappable); anything that changes shapes or control flow (population
-sizes, sampling mode, history length) is a static field. The engine
-(:func:`jaxpop.simulate`, :func:`jaxpop.sweep`) only ever calls the four methods below.
+A model is a final :class:`equinox.Module`. The engine (:func:`jaxpop.simulate`,
+:func:`jaxpop.sweep`, :func:`jaxpop.solve`) only ever calls the methods below.
 
 .. code-block:: python
 
@@ -14,11 +12,46 @@ sizes, sampling mode, history length) is a static field. The engine
 ``drive`` is a callable ``drive(t) -> array`` (a :class:`jaxpop.core.drives.AbstractDrive`)
 returning the external input at time ``t``, shaped ``model.drive_shape``. Passing the
 callable, not its value, lets a Runge–Kutta step evaluate the input inside the step.
+
+**Parameters and structure** (the contract; enforced for every model by
+``tests/test_model_contract.py``):
+
+* A *parameter* is a real-valued (floating-point) array leaf of the model, or of a parameter
+  object it holds (``model.params.mu``). Sweeping it (:func:`jaxpop.sweep`), vmapping over it,
+  replacing it with :func:`equinox.tree_at` and differentiating with respect to it all work, and
+  change the output exactly as building the model with that value would. :func:`parameters`
+  lists them by dotted path.
+* *Structure* is everything that sets shapes, step counts or control flow: population sizes
+  ``N``, refractory periods and delays (whole numbers of steps), history lengths, connectivity
+  indices, sampling modes and ``dt``. It is stored in static fields (or integer arrays), so it is
+  not a leaf that a sweep or ``tree_at`` could change and have ignored: changing it means building
+  a new model (``params.replace(t_ref=...)`` rebuilds a parameter object through its constructor).
+  :func:`jaxpop.sweep` refuses a structural field, naming it.
+* A structure *derived from parameter values* (the mesoscopic history window from the adaptation
+  kernels; a fixed in-degree graph drawn from the connection probabilities) is recorded at
+  construction and re-checked against the current values at run time by
+  :meth:`AbstractModel.runtime_checks` (so are limits of ``dt`` that depend on parameter values,
+  as the QIF network's): :func:`jaxpop.simulate` raises ``ValueError`` before
+  running for concrete values, and an :func:`equinox.error_if` runtime error inside ``jit`` /
+  ``vmap`` / ``grad`` — never a silently wrong answer.
+* Parameter values are validated at construction on concrete values (naming the parameter and
+  the allowed range). Nothing on the ``simulate`` path converts a leaf to NumPy, so a model can
+  be swept, vmapped and differentiated; a model can be built from traced values (inside ``jit`` /
+  ``grad``) where its structure is given explicitly (validation of traced values is skipped).
+
+**The time step** ``dt``: a model whose structure depends on it (delay lines, refractory
+counters, history windows: :class:`~jaxpop.micro.GIFNetwork`, :class:`~jaxpop.meso.SchwalgerMeso`,
+:class:`~jaxpop.micro.HawkesNetwork`, :class:`~jaxpop.meso.HawkesMeso`,
+:class:`~jaxpop.micro.microcircuit.MicrocircuitNetwork`) takes ``dt`` as a required keyword of its
+constructor, and :func:`jaxpop.simulate` checks that it is called with the same ``dt``
+(:meth:`AbstractModel.check_dt`). Every other model (ODE models, the QIF network) takes ``dt``
+from :func:`jaxpop.simulate` only.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 from typing import Any, ClassVar
 
 import equinox as eqx
@@ -70,9 +103,24 @@ class AbstractModel(eqx.Module):
         """Named observables of ``state``."""
 
     def check_dt(self, dt: float) -> None:
-        """Raise ``ValueError`` if ``dt`` is unusable for this model (default: dt > 0)."""
+        """Raise ``ValueError`` if ``dt`` is unusable for this model (default: dt > 0).
+
+        Reads structure only (static fields), never a parameter leaf: it runs on the host before
+        every simulation, also when the model's parameters are traced."""
         if not dt > 0:
             raise ValueError(f"dt must be > 0, got dt={dt!r}")
+
+    def runtime_checks(self, dt: float) -> tuple[tuple[jax.Array, str], ...]:
+        """Conditions that the current parameter values must meet for the model's structure and for
+        the step ``dt`` of the simulation.
+
+        Returns ``((bad, message), ...)``: ``bad`` a boolean array computed from the parameter
+        leaves (traceable: no NumPy), ``message`` what is wrong and what to do. Used for
+        structures derived from parameter values at construction and for limits of ``dt`` that
+        depend on parameter values (see the module docs); :func:`check_runtime` applies them.
+        Default: none.
+        """
+        return ()
 
 
 class AbstractODEModel(AbstractModel):
@@ -123,6 +171,91 @@ def _axpy(a, x, y):
     return jax.tree.map(lambda xi, yi: yi + a * xi, x, y)
 
 
+def check_runtime(model: AbstractModel, dt: float, out=None):
+    """Apply ``model.runtime_checks(dt)``: raise ``ValueError`` now if a concrete condition fails;
+    for traced values, return ``out`` wrapped in :func:`equinox.error_if` (a runtime error when the
+    compiled computation runs; with ``out=None`` traced conditions are left for a later call).
+    Returns ``out``."""
+    for bad, message in model.runtime_checks(dt):
+        name = type(model).__name__
+        if is_concrete(bad):
+            if bool(np.any(np.asarray(bad))):
+                raise ValueError(f"{name}: {message}")
+        elif out is not None:
+            out = eqx.error_if(out, jnp.any(bad), f"{name}: {message}")
+    return out
+
+
+def parameters(model) -> dict[str, jax.Array]:
+    """The parameters of ``model`` (see the module docs) by dotted path, e.g. ``{"params.mu": ...}``.
+
+    Floating-point array leaves reached through module / dataclass fields and tuples (integer
+    indices in the path); static fields and integer arrays (structure) are left out. These are the
+    names :func:`jaxpop.sweep` accepts in its grid."""
+    out: dict[str, jax.Array] = {}
+
+    def walk(obj, prefix):
+        if isinstance(obj, (jax.Array, np.ndarray)):
+            if jnp.issubdtype(obj.dtype, jnp.inexact) and prefix:
+                out[prefix] = obj
+            return
+        if isinstance(obj, (tuple, list)):
+            for i, x in enumerate(obj):
+                walk(x, f"{prefix}.{i}" if prefix else str(i))
+            return
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            for f in dataclasses.fields(obj):
+                if f.metadata.get("static", False):
+                    continue
+                walk(getattr(obj, f.name), f"{prefix}.{f.name}" if prefix else f.name)
+
+    walk(model, "")
+    return out
+
+
+def structure_error(owner: str, field: str, what: str = "") -> str:
+    """The message for an attempt to sweep / replace the structural field ``field`` of ``owner``."""
+    return (f"{field!r} is structure of {owner}, not a parameter: {what or 'it sets shapes, step counts or control flow'}. "
+            "Sweeps, tree_at and gradients change parameter values only; build one model per value instead "
+            "(parameter objects: params.replace(...)).")
+
+
+class ParamsBase(eqx.Module):
+    """Base of the parameter objects shared by a model's micro and meso twins (``GIFParams``,
+    ``HawkesParams``, ``LIFParams``): every field is a constructor keyword of the same name."""
+
+    def replace(self, **changes):
+        """A copy with ``changes`` applied, built through the constructor (validation included;
+        structural fields such as ``N``, ``t_ref`` or ``delay`` can be changed this way)."""
+        names = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(changes) - set(names))
+        if unknown:
+            raise ValueError(f"{type(self).__name__}.replace: unknown field(s) {unknown}; fields are {names}")
+        kwargs = {n: getattr(self, n) for n in names}
+        kwargs.update(changes)
+        return type(self)(**kwargs)
+
+
+def static_values(name: str, value, n: int, *, matrix: bool = False, minimum: float | None = None):
+    """A structural per-population quantity (``t_ref``, ``delay``) as nested tuples of floats:
+    ``(n,)`` or, with ``matrix``, ``(n, n)`` (target, source); a scalar broadcasts. It must be
+    concrete (it sets step counts), finite and at least ``minimum``."""
+    if not is_concrete(value):
+        raise ValueError(f"{name} is structure (it sets step counts) and must be a concrete number, not a traced "
+                         f"value; it cannot be swept or differentiated: build one model per value")
+    arr = np.asarray(value, dtype=float)
+    shape = (n, n) if matrix else (n,)
+    if arr.ndim == 0:
+        arr = np.full(shape, float(arr))
+    if arr.shape != shape:
+        what = f"({n}, {n}) (target, source)" if matrix else f"({n},) (one value per population)"
+        raise ValueError(f"{name} must be a scalar or have shape {what}, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or (minimum is not None and np.any(arr < minimum)):
+        rng = f">= {minimum} and finite" if minimum is not None else "finite"
+        raise ValueError(f"{name} must be {rng}, got {name}={arr.tolist()!r}")
+    return tuple(map(tuple, arr.tolist())) if matrix else tuple(arr.tolist())
+
+
 def check_positive(name: str, value, *, strict: bool = True, allow_inf: bool = False) -> None:
     """Validate that a (possibly array) parameter is positive; raise naming it.
 
@@ -157,11 +290,25 @@ def population_vector(name: str, value, n: int) -> jax.Array:
     return arr
 
 
-def population_matrix(name: str, value, n: int) -> jax.Array:
-    """``value`` as a float ``(n, n)`` (target, source) matrix: a scalar broadcasts to every entry."""
+def population_sizes(N) -> tuple[int, ...]:
+    """Neurons per population (structure) as a tuple of positive ints: one int is one population."""
+    def ok(x):
+        return isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 1
+
+    if ok(N):
+        return (int(N),)
+    if isinstance(N, (tuple, list, np.ndarray)) and len(N) >= 1 and all(ok(x) for x in N):
+        return tuple(int(x) for x in N)
+    raise ValueError(f"N must be a positive integer or a tuple of positive integers (neurons per population), got N={N!r}")
+
+
+def population_matrix(name: str, value, n: int, *, broadcast: bool = True) -> jax.Array:
+    """``value`` as a float ``(n, n)`` (target, source) matrix: a scalar broadcasts to every entry
+    (with ``broadcast=False`` only for one population, where it is the 1x1 matrix)."""
     arr = jnp.asarray(value, dtype=float)
-    if arr.ndim == 0:
+    if arr.ndim == 0 and (broadcast or n == 1):
         return jnp.full((n, n), arr)
     if arr.shape != (n, n):
-        raise ValueError(f"{name} must be a scalar or have shape ({n}, {n}) (target, source), got shape {arr.shape}")
+        what = "be a scalar or have" if broadcast else "have"
+        raise ValueError(f"{name} must {what} shape ({n}, {n}) (target, source), got shape {arr.shape}")
     return arr

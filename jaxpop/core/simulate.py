@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .drives import AbstractDrive, as_drive, check_drive
-from .model import AbstractModel, AbstractODEModel
+from .model import AbstractModel, AbstractODEModel, check_runtime
 from .result import Result
 
 
@@ -58,6 +58,58 @@ def _progress_callback(i, n):
     if done == int(n):
         sys.stderr.write("\n")
     sys.stderr.flush()
+
+
+# Automatic chunking on a CPU (:func:`auto_chunk`): a chunk's working set, taken as _CHUNK_STATE_COPIES
+# states per item (the state a step reads, the one it writes, the step's temporaries), must fit
+# _CHUNK_CACHE_BYTES; chunks are never shorter than _MIN_CHUNK items (per-step overhead).
+_CHUNK_CACHE_BYTES = 12 * 2**20
+_CHUNK_STATE_COPIES = 2
+_MIN_CHUNK = 16
+
+
+def auto_chunk(n: int, item_bytes: int, platform: str, min_chunk: int | None = None) -> int:
+    """Chunk length for ``n`` independent vmapped items run in sequential chunks (the default of
+    :func:`simulate`'s ``trials_per_chunk``; also caps the grid points per device of :func:`jaxpop.sweep`).
+
+    Rule: on a GPU or TPU (any ``platform`` but ``"cpu"``) ``n``: one batch. On a CPU the largest
+    length ``c`` with ``_CHUNK_STATE_COPIES * item_bytes * c <= _CHUNK_CACHE_BYTES``, but at least
+    ``min_chunk`` (default ``_MIN_CHUNK``); ``item_bytes`` is one item's state (one trial: :func:`jax.eval_shape` of
+    ``model.init``). If ``c >= n``: ``n``, one batch. Otherwise the largest divisor of ``n`` in
+    ``[c/2, c]`` if there is one, else ``c`` balanced over ``ceil(n / c)`` chunks
+    (``ceil(n / n_chunks)`` each, the last chunk padded with fewer than ``n_chunks`` extra items).
+
+    Measurement it is based on (``benchmarks/chunking.py``; the figures, the machine and the scans
+    over chunk lengths of several models are in ``benchmarks/README.md``): on a CPU the cost per
+    trial and step of the mesoscopic GIF models (E-I and Potjans-Diesmann, float64 and float32) is
+    lowest, and flat, for chunks whose state lies between the per-core L2 and the shared L3 cache,
+    well below that of one large batch; short chunks lose more to the per-step overhead of a chunk
+    (loop, launches, vectorisation) than they gain in cache (hence ``min_chunk``); small states
+    run as one batch; and an event-driven model with a large but sparsely touched state (the
+    Potjans-Diesmann microcircuit) runs fastest in the largest batch, which ``min_chunk`` keeps
+    for a few trials. The same budget measured best for :func:`jaxpop.sweep`'s grid points.
+    """
+    if platform != "cpu" or n <= 1:
+        return n
+    min_chunk = _MIN_CHUNK if min_chunk is None else min_chunk
+    c = max(int(min_chunk), 1, int(_CHUNK_CACHE_BYTES // max(1, _CHUNK_STATE_COPIES * int(item_bytes))))
+    if c >= n:
+        return n
+    for d in range(c, (c + 1) // 2 - 1, -1):
+        if n % d == 0:
+            return d
+    n_chunks = -(-n // c)
+    return -(-n // n_chunks)
+
+
+def _platform(key) -> str:
+    """Platform that runs a simulation keyed by ``key``: its device's, or the default backend's."""
+    if isinstance(key, jax.Array) and not isinstance(key, jax.core.Tracer):
+        try:
+            return next(iter(key.devices())).platform
+        except Exception:  # pragma: no cover - a key without a device
+            pass
+    return jax.default_backend()
 
 
 @eqx.filter_jit
@@ -107,10 +159,15 @@ def _run(model, drive, key, state0, *, t0, dt, n_blocks, record_every, record, p
     if trials_per_chunk is None or trials_per_chunk >= trials:
         return jax.vmap(one_trial)(keys)
     # chunks of trials one after the other: the same keys, so the same numbers, with a working set that
-    # stays in the CPU's caches (a large batch streams its whole state through memory at every step)
-    n_chunks = trials // trials_per_chunk
+    # stays in the CPU's caches (a large batch streams its whole state through memory at every step).
+    # A chunk length that does not divide `trials` (automatic chunking only): the last chunk is filled
+    # up with copies of the last key, and those extra trials are dropped.
+    n_chunks = -(-trials // trials_per_chunk)
+    padded = n_chunks * trials_per_chunk
+    if padded > trials:
+        keys = keys[np.minimum(np.arange(padded), trials - 1)]
     chunked = jax.lax.map(jax.vmap(one_trial), keys.reshape((n_chunks, trials_per_chunk) + keys.shape[1:]))
-    return jax.tree_util.tree_map(lambda x: x.reshape((trials,) + x.shape[2:]), chunked)
+    return jax.tree_util.tree_map(lambda x: x.reshape((padded,) + x.shape[2:])[:trials], chunked)
 
 
 def simulate(
@@ -160,9 +217,12 @@ def simulate(
         trial axis.
     trials_per_chunk : int, optional
         Run the trials in sequential chunks of this many (vmapped within a chunk; must divide
-        ``trials``). Same numbers as one batch. On a CPU a chunk whose state fits in the cache
-        can be several times faster per trial than one large batch, which streams its whole
-        state through memory at every step; on a GPU leave it unset.
+        ``trials``); ``trials_per_chunk=trials`` runs them as one batch. Same numbers in every
+        case. Default: :func:`auto_chunk` — on a GPU or TPU one batch; on a CPU chunks of at
+        least 16 trials whose state fits in the cache (a few MiB), up to about twice as fast per
+        trial as one large batch, which streams its whole state through memory at every step (a
+        chunk length that does not divide ``trials`` pads the last chunk with extra trials that
+        are dropped).
     state0 : pytree, optional
         Initial state (default ``model.init(key)``); shared by all trials.
     progress : bool
@@ -195,13 +255,19 @@ def simulate(
     check_drive(drive, model.drive_shape, t0, float(t_end))
     state_shape = jax.eval_shape(model.init, key) if state0 is None else state0
     record = _check_record(model, record, state_shape)
+    if trials is not None and trials_per_chunk is None:
+        state_bytes = sum(math.prod(jnp.shape(x)) * jnp.result_type(x).itemsize for x in jax.tree.leaves(state_shape))
+        trials_per_chunk = auto_chunk(int(trials), state_bytes, _platform(key))
     n_blocks = n_steps // record_every
+    # parameter values against the structure built from them (raises now if concrete)
+    check_runtime(model, float(dt))
     data = _run(
         model, drive, key, state0,
         t0=t0, dt=float(dt), n_blocks=n_blocks, record_every=int(record_every), record=record,
         progress=bool(progress), checkpoint=bool(checkpoint), trials=None if trials is None else int(trials),
         trials_per_chunk=None if trials_per_chunk is None else int(trials_per_chunk),
     )
+    data = check_runtime(model, float(dt), data)  # traced parameters (inside jit / vmap / grad): a runtime error
     ts = t0 + float(dt) * record_every * jnp.arange(1, n_blocks + 1)
     return Result(ts, data, float(dt), int(record_every), _observable_dims(model, record))
 
@@ -209,6 +275,12 @@ def simulate(
 def _ode_rhs(t, y, args):
     model, drive = args
     return model.vector_field(t, y, drive)
+
+
+def _ode_rhs_shifted(s, y, args):
+    # the solver's clock s = t - shift (see solve); the model and the drive see t = s + shift
+    model, drive, shift = args
+    return model.vector_field(s + shift, y, drive)
 
 
 def solve(
@@ -244,6 +316,21 @@ def solve(
         Tolerances of the step-size controller.
     adjoint : diffrax adjoint, optional
         For reverse-mode gradients; default ``diffrax.RecursiveCheckpointAdjoint()``.
+
+    Notes
+    -----
+    A jump at ``t = 0`` (e.g. ``Step(a)`` or ``Sinusoid(a, w)`` with the default
+    ``t_on=0`` and ``t0 < 0``) cannot be stepped over on the clock ``t``: diffrax steps to
+    the float just before the jump and back over it with ``nextafter``, which near 0 gives
+    subnormal numbers, and whether they compare equal to 0 depends on how XLA compiled the
+    solve (it did eagerly, it did not under ``jax.jit`` with the drive built inside, and
+    the solve never finished). So when a jump lies within ``4 * finfo.tiny`` of 0, the
+    solver runs on the shifted clock ``s = t - P``, with ``P`` the power of two above
+    ``2 * max(|t0|, |t_end|)``: every ``s`` then maps back to ``t = s + P`` exactly
+    (Sterbenz), the model and the drive are evaluated at ``t`` (before a jump strictly
+    before it, after it at or after it, as on the clock ``t``), and ``ts`` is returned as
+    given; the output times are resolved to ``ulp(P)`` instead (``~3e-14`` for ``P = 128``),
+    far below the solver tolerance.
     """
     import diffrax
 
@@ -258,20 +345,27 @@ def solve(
         y0 = model.init(jax.random.PRNGKey(0) if key is None else key)
     ts = jnp.linspace(t0, t_end, n_save) if ts is None else jnp.asarray(ts, dtype=float)
     jumps = [x for x in drive.discontinuities() if t0 < x < t_end]
+    # a jump at (or within a few floats of) 0: solve on the clock s = t - shift (see Notes)
+    shift = 0.0
+    if any(abs(x) < 4 * np.finfo(float).tiny for x in jumps):
+        shift = math.ldexp(1.0, math.frexp(2 * max(abs(t0), abs(t_end)))[1])
     pid = diffrax.PIDController(rtol=rtol, atol=atol)
-    controller = diffrax.ClipStepSizeController(pid, jump_ts=jnp.asarray(jumps)) if jumps else pid
-    term = diffrax.ODETerm(_ode_rhs)  # a module-level function: compiled solves are reused across calls
+    controller = pid
+    if jumps:
+        controller = diffrax.ClipStepSizeController(pid, jump_ts=jnp.asarray([x - shift for x in jumps]))
+    # module-level functions: compiled solves are reused across calls
+    term = diffrax.ODETerm(_ode_rhs_shifted if shift else _ode_rhs)
     sol = diffrax.diffeqsolve(
         term,
         diffrax.Tsit5() if solver is None else solver,
-        t0, t_end,
+        t0 - shift, t_end - shift,
         dt0=(t_end - t0) / 1000 if dt0 is None else dt0,
         y0=y0,
-        args=(model, drive),
-        saveat=diffrax.SaveAt(ts=ts),
+        args=(model, drive, shift) if shift else (model, drive),
+        saveat=diffrax.SaveAt(ts=ts - shift if shift else ts),
         stepsize_controller=controller,
         max_steps=max_steps,
         adjoint=diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint,
     )
     obs = jax.vmap(model.observe)(sol.ys)
-    return Result(sol.ts, dict(obs), math.nan, 1, _observable_dims(model, tuple(obs)))
+    return Result(ts if shift else sol.ts, dict(obs), math.nan, 1, _observable_dims(model, tuple(obs)))

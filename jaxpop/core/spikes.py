@@ -29,7 +29,11 @@ Count relaxation (``'gumbel'`` for Poisson / binomial): Gumbel-softmax over the
 count is :math:`\sum_k k\,\mathrm{softmax}_k((\log P(k) + G_k)/\tau)`. The window must cover
 the distribution: it is checked at run time (``check=True``) that the window holds all
 but ``1e-6`` of the probability mass, else an error is raised — the window is never
-silently too narrow.
+silently too narrow. :func:`count_support` sizes the window for a population of ``N`` neurons
+(the models size it from their static population sizes).
+
+One default relaxation temperature, :data:`DEFAULT_TEMPERATURE` = 0.5, for every sampler and
+every model.
 """
 
 from __future__ import annotations
@@ -43,7 +47,28 @@ import numpy as np
 from jax.scipy.special import gammaln
 
 MODES = ("exact", "gumbel", "straight_through", "gaussian")
+DEFAULT_TEMPERATURE = 0.5
 _TINY = 1e-12
+
+
+def count_support(n, law: str = "binomial") -> int:
+    r"""Half-width of the Gumbel-softmax count window that covers any count law of ``n`` trials.
+
+    ``'binomial'``: :math:`\mathrm{Bin}(n, p)` has :math:`\sigma \le \sqrt{n/4}`; ``'poisson'``
+    (a Poisson count of ``n`` neurons with at most one expected spike each, mean :math:`\le n`):
+    :math:`\sigma \le \sqrt n`. The window :math:`\lfloor\text{mean}\rfloor + [-s, s]`,
+    :math:`s = \lceil 6\sigma_{\max}\rceil + 3` (never more than ``n``), then holds all but far less
+    than the ``1e-6`` of the mass that the run-time check of :func:`poisson` / :func:`binomial`
+    allows. ``n`` is a static (concrete) population size; the largest entry is used.
+    """
+    n_max = int(np.max(np.asarray(n)))
+    if n_max < 0:
+        raise ValueError(f"n must be a non-negative population size, got {n!r}")
+    if law not in ("binomial", "poisson"):
+        raise ValueError(f"law must be 'binomial' or 'poisson', got {law!r}")
+    sigma = math.sqrt(n_max / 4 if law == "binomial" else n_max)
+    s = int(math.ceil(6 * sigma)) + 3
+    return max(1, min(s, n_max) if law == "binomial" else s)
 
 
 def check_mode(mode: str) -> str:
@@ -104,7 +129,7 @@ def escape_probability(rate, dt):
     return -jnp.expm1(-rate * dt)
 
 
-def bernoulli(key, p, *, mode: str = "exact", temperature: float = 0.1, check: bool = True):
+def bernoulli(key, p, *, mode: str = "exact", temperature: float = DEFAULT_TEMPERATURE, check: bool = True):
     """Sample spikes ``x ~ Bernoulli(p)`` (elementwise); returns floats.
 
     Parameters
@@ -151,14 +176,16 @@ def _relaxed_count(key, logpmf, mean, upper, temperature, support, check):
         mass = jnp.sum(jnp.exp(logits), axis=-1)
         logits = eqx.error_if(
             logits, jnp.any(mass < 1 - 1e-6),
-            "count relaxation: the window of 2*support+1 counts misses probability mass; increase `support`",
+            "count relaxation: the window of 2*support+1 counts misses probability mass; increase `support` "
+            "(models: the `support` argument, default spikes.count_support(N))",
         )
     g = jax.random.gumbel(key, shape + (2 * support + 1,), dtype=float)
     w = jax.nn.softmax((logits + g) / temperature, axis=-1)
     return jnp.sum(w * ks_safe, axis=-1)
 
 
-def poisson(key, mean, *, mode: str = "exact", temperature: float = 0.5, support: int = 32, check: bool = True):
+def poisson(key, mean, *, mode: str = "exact", temperature: float = DEFAULT_TEMPERATURE, support: int = 32,
+            check: bool = True):
     """Sample counts ``k ~ Poisson(mean)`` (elementwise); returns floats.
 
     ``'straight_through'`` returns the exact count with the gradient of the mean
@@ -179,7 +206,8 @@ def poisson(key, mean, *, mode: str = "exact", temperature: float = 0.5, support
     return _relaxed_count(key, logpmf, mean, upper, temperature, support, check)
 
 
-def binomial(key, n, p, *, mode: str = "exact", temperature: float = 0.5, support: int = 32, check: bool = True):
+def binomial(key, n, p, *, mode: str = "exact", temperature: float = DEFAULT_TEMPERATURE, support: int = 32,
+             check: bool = True):
     """Sample counts ``k ~ Binomial(n, p)`` (elementwise, broadcasting); returns floats.
 
     ``n`` are population sizes (non-negative integers, treated as constants); gradients

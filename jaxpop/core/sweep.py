@@ -47,9 +47,9 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from .drives import AbstractDrive, as_drive
-from .model import AbstractModel, AbstractODEModel
+from .model import AbstractModel, AbstractODEModel, structure_error
 from .result import Result
-from .simulate import _check_record, _n_steps, simulate, solve
+from .simulate import _MIN_CHUNK, _check_record, _n_steps, auto_chunk, simulate, solve
 
 __all__ = ["sweep", "SweepResult", "SweepProgress"]
 
@@ -207,16 +207,14 @@ def _resolve_path(root, name: str, path_str: str, owner: str) -> tuple:
                 f"its array fields are {listing}.{hint}"
             )
         if fields[part].metadata.get("static", False):
-            raise ValueError(
-                f"grid: {name!r} is a static field of {type(obj).__name__} (it fixes shapes or control flow); "
-                "sweeps change array values only: build one model per value instead."
-            )
+            raise ValueError("grid: " + structure_error(type(obj).__name__, name))
         path.append(part)
         obj = getattr(obj, part)
     if isinstance(obj, bool) or not isinstance(obj, (jax.Array, np.ndarray, np.generic, float, int)):
         raise ValueError(f"grid: {name!r} is {type(obj).__name__}, not an array parameter; it cannot be swept")
     if not jnp.issubdtype(jnp.result_type(obj), jnp.inexact):
-        raise ValueError(f"grid: {name!r} has dtype {jnp.result_type(obj)}; only real-valued fields can be swept")
+        raise ValueError("grid: " + structure_error(type(root).__name__, name, f"an integer array "
+                         f"({jnp.result_type(obj)}: indices or counts)"))
     return tuple(path)
 
 
@@ -373,10 +371,23 @@ def _is_traced(*trees) -> bool:
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(trees))
 
 
-def _chunk_plan(n_todo, n_dev, chunk_size, per_point_bytes, memory_budget):
+def _cache_points(n, n_dev, state, trials, platform) -> int:
+    """Grid points per device whose states fit the cache (:func:`.simulate.auto_chunk`; CPU only).
+
+    A point holds the trials of one inner chunk (``simulate`` chunks a point's trials by the same rule),
+    and the shortest chunk counts trials: ``min_chunk`` is ``_MIN_CHUNK`` trials' worth of points.
+    """
+    b = _nbytes(state)
+    inner = 1 if trials is None else auto_chunk(int(trials), b, jax.default_backend())
+    return auto_chunk(-(-n // n_dev), inner * b, platform, min_chunk=max(1, _MIN_CHUNK // inner))
+
+
+def _chunk_plan(n_todo, n_dev, chunk_size, per_point_bytes, memory_budget, cache_points=None):
     """(points per chunk, padded chunk length): balanced chunks, padded to a multiple of n_dev."""
     if chunk_size is None:
         cap = int(memory_budget // max(per_point_bytes, 1))
+        if cache_points is not None:
+            cap = min(cap, int(cache_points) * n_dev)
         cap = max(n_dev, cap - cap % n_dev)
     else:
         cap = int(chunk_size)
@@ -629,8 +640,10 @@ def sweep(
         ``True``: the outer product of the grid arrays (result dims = grid dims, in order).
         ``False``: zip arrays of equal length into one dim ``"point"``.
     chunk_size : int, optional
-        Largest number of grid points run at once. Default: as many as fit ``memory_budget``
-        (bytes, all devices together) by the estimate
+        Largest number of grid points run at once. Default: on a CPU (``method="simulate"``) at
+        most as many per device as keep their states in the cache (:func:`jaxpop.simulate`'s
+        :func:`~jaxpop.core.simulate.auto_chunk`, with a point's trials counted), and as many as
+        fit ``memory_budget`` (bytes, all devices together) by the estimate
         :math:`b = 2\,(b_\text{recorded} + b_\text{reduced} + 8\,n_\text{trials}\,b_\text{state})`
         per point, all sizes from :func:`jax.eval_shape`: the recorded series exist in full
         before ``reduce`` runs, an RK4 step holds about eight state-sized arrays, and the factor
@@ -705,7 +718,8 @@ def sweep(
             if val is not None:
                 raise ValueError(f"{name}= needs concrete inputs: it cannot be used inside jit/grad/vmap "
                                  "(there the enclosing transformation places and runs the sweep)")
-        per_chunk, _ = _chunk_plan(n, 1, chunk_size, per_point, memory_budget)
+        cache = _cache_points(n, 1, state_shape, spec.trials, jax.default_backend()) if method == "simulate" else None
+        per_chunk, _ = _chunk_plan(n, 1, chunk_size, per_point, memory_budget, cache)
         out, ok = _traced_path(model, drive, key, spec, values, shape, product, n, per_chunk)
         if throw:
             out = eqx.error_if(out, ~jnp.all(ok), "jaxpop.sweep: some grid points produced non-finite values; "
@@ -717,7 +731,9 @@ def sweep(
         devices = list(jax.devices() if devices is None else devices)
         if not devices:
             raise ValueError("devices must be a non-empty sequence of jax devices")
-        per_chunk, padded = _chunk_plan(n, len(devices), chunk_size, per_point, memory_budget)
+        cache = _cache_points(n, len(devices), state_shape, spec.trials, devices[0].platform) \
+            if method == "simulate" else None
+        per_chunk, padded = _chunk_plan(n, len(devices), chunk_size, per_point, memory_budget, cache)
         manifest = None
         if checkpoint_dir is not None:
             checkpoint_dir = os.fspath(checkpoint_dir)

@@ -35,30 +35,14 @@ import numpy as np
 
 from ..core.distributions import AbstractDistribution, Lorentzian, make_distribution
 from ..core.model import AbstractODEModel, check_positive
+from ..core.model import population_matrix as _mat
+from ..core.model import population_vector as _vec
 
 
 def kuramoto_order(r, v, tau=1.0):
     r"""Kuramoto order parameter :math:`Z = (1 - \overline W)/(1 + \overline W)`, :math:`W = \pi\tau r + iv` (complex)."""
     w_conj = jnp.pi * tau * r - 1j * v
     return (1 - w_conj) / (1 + w_conj)
-
-
-def _as_vector(name, value, n):
-    arr = jnp.asarray(value, dtype=float)
-    if arr.ndim == 0:
-        return jnp.full((n,), arr)
-    if arr.shape != (n,):
-        raise ValueError(f"{name} must be a scalar or have shape ({n},), got shape {arr.shape}")
-    return arr
-
-
-def _as_matrix(name, value, n):
-    arr = jnp.asarray(value, dtype=float)
-    if arr.ndim == 0 and n == 1:
-        return arr.reshape(1, 1)
-    if arr.shape != (n, n):
-        raise ValueError(f"{name} must have shape ({n}, {n}) (target, source), got shape {arr.shape}")
-    return arr
 
 
 class MontbrioPazoRoxin(AbstractODEModel):
@@ -83,7 +67,7 @@ class MontbrioPazoRoxin(AbstractODEModel):
     integrator : {'rk4', 'euler'}
         Fixed-step scheme of :meth:`step` (adaptive solves use :func:`jaxpop.solve`).
 
-    Observables: ``r`` (rate), ``v`` (mean voltage), ``R`` (modulus of the Kuramoto order
+    Observables: ``r`` (rate, in units of 1/tau; also as ``A``, the population activity of every model), ``v`` (mean voltage), ``R`` (modulus of the Kuramoto order
     parameter), and ``s`` with synaptic kinetics. Scalars in, scalars out: a model built
     from scalar parameters has ``drive_shape == ()`` and scalar observables.
     """
@@ -93,7 +77,7 @@ class MontbrioPazoRoxin(AbstractODEModel):
     J: jax.Array
     tau: jax.Array
     Gamma: jax.Array
-    tau_d: jax.Array
+    tau_d: jax.Array | None  # None without synaptic kinetics (not a parameter there: it would have no effect)
     r0: jax.Array
     v0: jax.Array
     n_pop: int = eqx.field(static=True)
@@ -120,18 +104,18 @@ class MontbrioPazoRoxin(AbstractODEModel):
         check_positive("delta", delta, strict=False)
         check_positive("tau", tau)
         check_positive("Gamma", Gamma, strict=False)
-        self.eta_bar = _as_vector("eta_bar", eta, n)
-        self.delta = _as_vector("delta", delta, n)
-        self.tau = _as_vector("tau", tau, n)
-        self.J = _as_matrix("J", J_arr, n)
+        self.eta_bar = _vec("eta_bar", eta, n)
+        self.delta = _vec("delta", delta, n)
+        self.tau = _vec("tau", tau, n)
+        self.J = _mat("J", J_arr, n, broadcast=False)
         G = jnp.asarray(Gamma, dtype=float)
-        self.Gamma = _as_matrix("Gamma", jnp.full((n, n), G) if G.ndim == 0 else G, n)
+        self.Gamma = _mat("Gamma", jnp.full((n, n), G) if G.ndim == 0 else G, n)
         self.synaptic = tau_d is not None
         if self.synaptic:
             check_positive("tau_d", tau_d)
-        self.tau_d = _as_vector("tau_d", 1.0 if tau_d is None else tau_d, n)
-        self.r0 = _as_vector("r0", r0, n)
-        self.v0 = _as_vector("v0", v0, n)
+        self.tau_d = _vec("tau_d", tau_d, n) if self.synaptic else None
+        self.r0 = _vec("r0", r0, n)
+        self.v0 = _vec("v0", v0, n)
         check_positive("r0", r0, strict=False)
         if integrator not in ("rk4", "euler"):
             raise ValueError(f"integrator must be 'rk4' or 'euler', got {integrator!r}")
@@ -157,7 +141,7 @@ class MontbrioPazoRoxin(AbstractODEModel):
 
     def observable_dims(self):
         d = () if self.scalar else ("population",)
-        return {"r": d, "v": d, "s": d, "R": d}
+        return {"r": d, "A": d, "v": d, "s": d, "R": d}
 
     def init(self, key=None):
         y = {"r": self.r0, "v": self.v0}
@@ -179,7 +163,8 @@ class MontbrioPazoRoxin(AbstractODEModel):
 
     def observe(self, y):
         sq = (lambda x: x[0]) if self.scalar else (lambda x: x)
-        obs = {"r": sq(y["r"]), "v": sq(y["v"]), "R": sq(jnp.abs(kuramoto_order(y["r"], y["v"], self.tau)))}
+        r = sq(y["r"])
+        obs = {"r": r, "A": r, "v": sq(y["v"]), "R": sq(jnp.abs(kuramoto_order(y["r"], y["v"], self.tau)))}
         if self.synaptic:
             obs["s"] = sq(y["s"])
         return obs
@@ -219,11 +204,11 @@ class FREEnsemble(AbstractODEModel):
         Number of quantile samples (>= 2).
     epsilon : float, optional
         Half-width of every sample (default: the local sample spacing).
-    h0 : float
+    h_init : float
         ``init`` puts every sample at its own stationary state for the constant input
-        :math:`\eta_k + h_0`, :math:`w_k = \sqrt{\eta_k + h_0 - i\epsilon_k}` (principal root:
-        firing samples at :math:`x_k \approx \sqrt{\eta_k + h_0}`, silent ones at rest). The
-        default ``h0 = 0`` is close to the low-activity state; pass ``state0`` to
+        :math:`\eta_k + h_{init}`, :math:`w_k = \sqrt{\eta_k + h_{init} - i\epsilon_k}` (principal root:
+        firing samples at :math:`x_k \approx \sqrt{\eta_k + h_{init}}`, silent ones at rest). The
+        default ``h_init = 0`` is close to the low-activity state; pass ``state0`` to
         :func:`jaxpop.simulate` for anything else.
     """
 
@@ -231,14 +216,14 @@ class FREEnsemble(AbstractODEModel):
     J: jax.Array
     tau: jax.Array
     epsilon: jax.Array | None
-    h0: jax.Array
+    h_init: jax.Array
     n_eta: int = eqx.field(static=True)
     integrator: str = eqx.field(static=True)
 
     default_record = ("r", "v")
 
     def __init__(self, distribution="gaussian", J=10.0, *, eta_bar=-2.0, scale=1.0, n_eta=2000, tau=1.0,
-                 epsilon=None, h0=0.0, integrator="rk4"):
+                 epsilon=None, h_init=0.0, integrator="rk4"):
         if isinstance(distribution, str):
             distribution = make_distribution(distribution, eta_bar, scale)
         if not isinstance(distribution, AbstractDistribution):
@@ -253,7 +238,7 @@ class FREEnsemble(AbstractODEModel):
         self.tau = jnp.asarray(tau, dtype=float)
         self.epsilon = None if epsilon is None else jnp.asarray(epsilon, dtype=float)
         self.n_eta = int(n_eta)
-        self.h0 = jnp.asarray(h0, dtype=float)
+        self.h_init = jnp.asarray(h_init, dtype=float)
         if integrator not in ("rk4", "euler"):
             raise ValueError(f"integrator must be 'rk4' or 'euler', got {integrator!r}")
         self.integrator = integrator
@@ -275,7 +260,7 @@ class FREEnsemble(AbstractODEModel):
         return (1 - alpha) / (1 + alpha)
 
     def init(self, key=None):
-        w = jnp.sqrt((self.eta + self.h0 - 1j * self.widths).astype(complex))
+        w = jnp.sqrt((self.eta + self.h_init - 1j * self.widths).astype(complex))
         alpha = (1 - w) / (1 + w)
         return {"a": alpha.real, "b": alpha.imag}
 
@@ -288,4 +273,5 @@ class FREEnsemble(AbstractODEModel):
 
     def observe(self, y):
         w = self._w(y)
-        return {"r": jnp.mean(w.real) / (jnp.pi * self.tau), "v": jnp.mean(w.imag)}
+        r = jnp.mean(w.real) / (jnp.pi * self.tau)
+        return {"r": r, "A": r, "v": jnp.mean(w.imag)}

@@ -22,7 +22,8 @@ import jax
 import jax.numpy as jnp
 
 from ..core.model import AbstractODEModel, check_positive
-from .mpr import _as_matrix, _as_vector
+from ..core.model import population_matrix as _mat
+from ..core.model import population_vector as _vec
 
 TRANSFERS = ("sigmoid", "relu")
 
@@ -38,7 +39,7 @@ class WilsonCowan(AbstractODEModel):
         Integration time constants (ms).
     A_max, beta, theta : float or array (n_pop,)
         Transfer-function maximum (Hz), gain (1/mV) and threshold (mV).
-    h0 : float or array (n_pop,)
+    h_init : float or array (n_pop,)
         Initial input potential (mV).
     transfer : {'sigmoid', 'relu'}
     """
@@ -48,28 +49,28 @@ class WilsonCowan(AbstractODEModel):
     A_max: jax.Array
     beta: jax.Array
     theta: jax.Array
-    h0: jax.Array
+    h_init: jax.Array
     n_pop: int = eqx.field(static=True)
     transfer: str = eqx.field(static=True)
     integrator: str = eqx.field(static=True)
 
     default_record = ("A", "h")
 
-    def __init__(self, J=((1.2, -1.0), (1.0, -0.5)), *, tau=10.0, A_max=100.0, beta=1.0, theta=5.0, h0=0.0,
+    def __init__(self, J=((1.2, -1.0), (1.0, -0.5)), *, tau=10.0, A_max=100.0, beta=1.0, theta=5.0, h_init=0.0,
                  transfer="sigmoid", integrator="rk4"):
         J = jnp.asarray(J, dtype=float)
         if J.ndim == 0:
             J = J.reshape(1, 1)
         n = J.shape[0]
-        self.J = _as_matrix("J", J, n)
+        self.J = _mat("J", J, n, broadcast=False)
         self.n_pop = int(n)
         for name, val in dict(tau=tau, A_max=A_max, beta=beta).items():
             check_positive(name, val)
-        self.tau = _as_vector("tau", tau, n)
-        self.A_max = _as_vector("A_max", A_max, n)
-        self.beta = _as_vector("beta", beta, n)
-        self.theta = _as_vector("theta", theta, n)
-        self.h0 = _as_vector("h0", h0, n)
+        self.tau = _vec("tau", tau, n)
+        self.A_max = _vec("A_max", A_max, n)
+        self.beta = _vec("beta", beta, n)
+        self.theta = _vec("theta", theta, n)
+        self.h_init = _vec("h_init", h_init, n)
         if transfer not in TRANSFERS:
             raise ValueError(f"transfer must be one of {TRANSFERS}, got {transfer!r}")
         if integrator not in ("rk4", "euler"):
@@ -91,7 +92,7 @@ class WilsonCowan(AbstractODEModel):
         return self.A_max * self.beta * jnp.maximum(h - self.theta, 0.0)
 
     def init(self, key=None):
-        return self.h0
+        return self.h_init
 
     def vector_field(self, t, h, drive):
         A = self.F(h)

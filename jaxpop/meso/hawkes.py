@@ -4,8 +4,8 @@ Same populations and input-potential dynamics as :class:`jaxpop.micro.HawkesNetw
 (:class:`jaxpop.micro.hawkes.HawkesParams`, see :mod:`jaxpop.micro.hawkes` for the equations
 and the time discretisation), but only the population spike counts are simulated. All
 :math:`N_\alpha` neurons of a population share the intensity :math:`f_\alpha(h_\alpha)` and are
-conditionally independent, so their superposition is again Poisson (facts §3, the lecture's
-toy example):
+conditionally independent, so their superposition is again Poisson (Hawkes 1971; Schwalger et al.
+2017, see the references below; the lecture's toy example):
 
 .. math::
 
@@ -21,9 +21,9 @@ toy example):
 and :math:`A_{N,\alpha} = n_\alpha/(N_\alpha\Delta t)`. The diffusion approximation is
 :math:`A_N\,dt = f\,dt + \sqrt{f/N}\,dW`, i.e. :math:`A_N\Delta t = f\Delta t + \sqrt{f\Delta t/N}\,\xi`.
 
-**Non-negativity of the Gaussian counts** (``nonneg``; facts §3: truncation or reflection is
-needed when :math:`N f\Delta t` is small). The Gaussian count is negative with probability
-:math:`\Phi(-\sqrt{N f\Delta t})`; the treatment is a static option, never silent:
+**Non-negativity of the Gaussian counts** (``nonneg``; as for any diffusion approximation
+of counts, truncation or reflection is needed when :math:`N f\Delta t` is small). The Gaussian
+count is negative with probability :math:`\Phi(-\sqrt{N f\Delta t})`; the treatment is a static option, never silent:
 
 * ``'clip'`` (default): :math:`n \leftarrow \max(n, 0)` (truncation). It raises the mean count by
   :math:`\sigma\phi(m/\sigma) - m\,\Phi(-m/\sigma)` with :math:`m = \sigma^2 = N f\Delta t`: below
@@ -51,10 +51,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core import spikes as _spikes
-from ..core.model import AbstractModel
-from ..micro.hawkes import (
-    INITS, HawkesParams, _check_model_dt, _vec, advance, expected_counts, init_state, initial_h, n_delay_buffer,
+from ..core.hawkes_params import (
+    INITS, HawkesParams, advance, check_model_dt, expected_counts, init_state, initial_h, n_delay_buffer,
 )
+from ..core.model import AbstractModel
+from ..core.model import population_vector as _vec
 
 COUNTS = ("poisson", "binomial", "gaussian", "mean_field")
 NONNEG = ("clip", "reflect", "none")
@@ -74,7 +75,7 @@ class HawkesMeso(AbstractModel):
     nonneg : {'clip', 'reflect', 'none'}
         Treatment of negative Gaussian counts (``counts='gaussian'``, or Poisson / binomial counts
         with ``mode='gaussian'``; module docs).
-    init, h0, dt, temperature
+    init, h_init, dt, temperature
         As :class:`jaxpop.micro.HawkesNetwork`.
 
     Observables: ``A`` (Hz, averaged over recording blocks), ``n`` (population counts, summed),
@@ -83,17 +84,17 @@ class HawkesMeso(AbstractModel):
     Examples
     --------
     >>> p = HawkesParams(1000, mu=10.0, J=0.5, tau=10.0)
-    >>> res = jaxpop.simulate(HawkesMeso(p), 1000.0, 0.1, key=key, trials=16)
+    >>> res = jaxpop.simulate(HawkesMeso(p, dt=0.1), 1000.0, 0.1, key=key, trials=16)
     """
 
     params: HawkesParams
-    h0: jax.Array | None
+    h_init: jax.Array | None
     temperature: float = eqx.field(static=True)
     counts: str = eqx.field(static=True)
     mode: str = eqx.field(static=True)
     nonneg: str = eqx.field(static=True)
     init_mode: str = eqx.field(static=True)
-    dt: float | None = eqx.field(static=True)
+    dt: float = eqx.field(static=True)
     n_delay: int = eqx.field(static=True)
     d_steps: tuple = eqx.field(static=True)
 
@@ -101,8 +102,8 @@ class HawkesMeso(AbstractModel):
     summed = ("n",)
     default_record = ("A",)
 
-    def __init__(self, params: HawkesParams, *, counts="poisson", mode="exact", nonneg="clip", init="rest", h0=None,
-                 dt=None, temperature=0.5):
+    def __init__(self, params: HawkesParams, *, counts="poisson", mode="exact", nonneg="clip", init="rest", h_init=None,
+                 dt: float, temperature=_spikes.DEFAULT_TEMPERATURE):
         if not isinstance(params, HawkesParams):
             raise TypeError(f"params must be a HawkesParams, got {type(params).__name__}")
         if counts not in COUNTS:
@@ -116,18 +117,20 @@ class HawkesMeso(AbstractModel):
         self.mode = _spikes.check_mode(mode)
         self.nonneg = nonneg
         self.init_mode = init
-        self.h0 = None if h0 is None else _vec("h0", h0, params.n_pop)
+        self.h_init = None if h_init is None else _vec("h_init", h_init, params.n_pop)
         self.temperature = float(temperature)
-        self.dt = None if dt is None else float(dt)
+        if not (isinstance(dt, (int, float, np.floating)) and dt > 0):
+            raise ValueError(f"dt must be a positive number (ms), got dt={dt!r}")
+        self.dt = float(dt)
         self.n_delay, d = n_delay_buffer(params, self.dt)
         self.d_steps = tuple(map(tuple, d.tolist()))
 
     @classmethod
     def from_micro(cls, net, **kwargs):
         """The mesoscopic twin of a :class:`jaxpop.micro.HawkesNetwork` (Bernoulli spikes ->
-        binomial counts, Poisson spikes -> Poisson counts; same params, mode, init, h0, dt)."""
+        binomial counts, Poisson spikes -> Poisson counts; same params, mode, init, h_init, dt, temperature)."""
         args = dict(counts="binomial" if net.sampling == "bernoulli" else "poisson", mode=net.mode,
-                    init=net.init_mode, h0=net.h0, dt=net.dt)
+                    init=net.init_mode, h_init=net.h_init, dt=net.dt, temperature=net.temperature)
         args.update(kwargs)
         return cls(net.params, **args)
 
@@ -145,13 +148,13 @@ class HawkesMeso(AbstractModel):
 
     def check_dt(self, dt):
         self.params.check_dt(dt)
-        _check_model_dt("HawkesMeso", self.dt, dt)
+        check_model_dt("HawkesMeso", self.dt, dt)
 
     def init(self, key):
-        return init_state(self.params, initial_h(self.params, self.init_mode, self.h0), self.n_delay)
+        return init_state(self.params, initial_h(self.params, self.init_mode, self.h_init), self.n_delay)
 
     def step(self, state, t, dt, drive, key):
-        _check_model_dt("HawkesMeso", self.dt, dt)
+        check_model_dt("HawkesMeso", self.dt, dt)
         N = jnp.asarray(self.params.N, dtype=float)
         _, lam = expected_counts(self.params, state["h"], dt)  # per neuron
         if self.counts == "poisson":

@@ -30,8 +30,9 @@ all populations at once and vectorised over the age axis:
   shifted, so the update is in place;
 * the quasi-renewal threshold of cohort ``a`` is :math:`\theta((a+1)h) + \hat\vartheta
   - n_{K-1}\tilde\theta_{K-1} + \sum_{a' > a} n_{a'}\tilde\theta_{a'}` — a cumulative sum over
-  the ring, unrolled from the oldest slot (Schwalger's C code; NEST subtracts the count of buffer
-  slot 0 instead of the oldest bin, a relative difference of order 1e-7 in the rate, see facts §2.3);
+  the ring, unrolled from the oldest slot (Schwalger's C code; NEST's ``models/gif_pop_psc_exp.cpp``
+  subtracts the count of buffer slot 0 instead of the oldest bin, a negligible difference, measured in
+  ``docs/measurements.md``);
 * survival over a step: :math:`P = \tfrac12(\lambda' + \lambda)h`, replaced by :math:`1 - e^{-P}`
   when :math:`P > 0.01` (as in NEST); free neurons always use :math:`1 - e^{-P}`;
 * expected count :math:`\bar n = W + P_{free}x + P_\Lambda(N - X - x)` (the Λ correction),
@@ -75,7 +76,7 @@ import numpy as np
 
 from ..core import spikes
 from ..core.gif_params import GIFParams
-from ..core.model import AbstractModel
+from ..core.model import AbstractModel, is_concrete
 
 VARIANTS = ("lambda", "naive", "mean_field")
 COUNTS = ("binomial", "poisson", "gaussian")
@@ -87,8 +88,14 @@ def history_length(params: GIFParams, dt: float) -> tuple[int, ...]:
 
     Start at :math:`k = \lfloor 20000\,\mathrm{ms}/h\rfloor` and decrease :math:`k` while
     :math:`\theta(kh)/\Delta_V < 0.1` and :math:`k > \lfloor 5\tau_m/h\rfloor`; if
-    :math:`kh \le t_{ref}`, use :math:`k = \lfloor t_{ref}/h\rfloor + 1`.
+    :math:`kh \le t_{ref}`, use :math:`k = \lfloor t_{ref}/h\rfloor + 1`. Needs concrete parameter
+    values (it sets a shape): inside ``jit`` / ``grad`` pass ``history=`` to :class:`SchwalgerMeso`.
     """
+    if not is_concrete(params.q_sfa, params.tau_sfa, params.Delta_V, params.tau_m):
+        raise ValueError("history: the automatic history length is computed from concrete values of q_sfa, tau_sfa, "
+                         "Delta_V and tau_m (it sets the shape of the age axis); with traced parameters (inside "
+                         "jit / grad / vmap) give it explicitly, e.g. SchwalgerMeso(params, dt=dt, history=model.K) "
+                         "with the K of a model built from concrete values (checked at run time)")
     out = []
     q, tau = np.asarray(params.q_sfa), np.asarray(params.tau_sfa)
     for i in range(params.n_pop):
@@ -102,6 +109,21 @@ def history_length(params: GIFParams, dt: float) -> tuple[int, ...]:
             k = int(math.floor(float(params.t_ref[i]) / dt)) + 1
         out.append(k)
     return tuple(out)
+
+
+def window_too_short(params: GIFParams, K, dt: float) -> jax.Array:
+    r"""Per population, whether a history of ``K`` bins is too short for the current parameter values
+    (traceable): the adaptation kernel has not decayed at its end, :math:`\theta((K+1)h)/\Delta_V \ge 0.1`,
+    or the window is shorter than five membrane time constants, :math:`K < \lfloor 5\tau_m/h\rfloor` (the
+    free pool's common membrane potential needs the reset forgotten). :func:`history_length` never
+    returns such a ``K``."""
+    K = jnp.asarray(K, dtype=params.Delta_V.dtype)
+    if params.n_kernels:
+        tau = jnp.where(params.tau_sfa > 0, params.tau_sfa, 1.0)
+        theta_end = jnp.sum(params.q_sfa * jnp.exp(-(K[:, None] + 1) * dt / tau), axis=1)
+    else:
+        theta_end = jnp.zeros_like(K)
+    return (theta_end / params.Delta_V >= 0.1) | (K < jnp.floor(5 * params.tau_m / dt))
 
 
 class MesoState(NamedTuple):
@@ -158,9 +180,15 @@ class SchwalgerMeso(AbstractModel):
         Sampling mode of :mod:`jaxpop.spikes` ('exact', 'gumbel', 'straight_through', 'gaussian').
     temperature : float
         Relaxation temperature of the 'gumbel' / 'straight_through' modes.
+    support : int, optional
+        Half-width of the count window of ``mode='gumbel'`` (static; default
+        :func:`jaxpop.spikes.count_support` of the largest population, which covers any count).
     history : int or tuple of int, optional
-        Age bins per population (default: automatic, :func:`history_length`). A window too short
-        for the adaptation kernels (:math:`\theta((K+1)h)/\Delta_V \ge 0.1`) is an error.
+        Age bins per population (structure; default: automatic, :func:`history_length`, which needs
+        concrete parameters). A window too short for the current parameter values
+        (:func:`window_too_short`: the adaptation kernel not decayed, or fewer than
+        :math:`5\tau_m/h` bins) is an error at construction and, when parameters are changed
+        afterwards (``tree_at``, sweeps, fitting), at run time (:meth:`runtime_checks`).
     dtype : {'float64', 'float32'}, optional
         Floating-point type of the state and the arithmetic (default ``'float64'`` as NEST, or
         ``'float32'`` when float64 is switched off, ``JAXPOP_X64=0``).
@@ -178,6 +206,7 @@ class SchwalgerMeso(AbstractModel):
     counts: str = eqx.field(static=True)
     mode: str = eqx.field(static=True)
     temperature: float = eqx.field(static=True)
+    support: int = eqx.field(static=True)
     K: tuple[int, ...] = eqx.field(static=True)
     k_ref: tuple[int, ...] = eqx.field(static=True)
     d_steps: tuple[tuple[int, ...], ...] = eqx.field(static=True)
@@ -188,7 +217,8 @@ class SchwalgerMeso(AbstractModel):
     default_record: ClassVar[tuple[str, ...]] = ("A",)
 
     def __init__(self, params: GIFParams, *, dt: float, variant: str = "lambda", counts: str = "binomial",
-                 mode: str = "exact", temperature: float = 0.5, history=None, dtype: str | None = None):
+                 mode: str = "exact", temperature: float = spikes.DEFAULT_TEMPERATURE, support: int | None = None,
+                 history=None, dtype: str | None = None):
         if not isinstance(params, GIFParams):
             raise TypeError(f"params must be a GIFParams, got {type(params).__name__}")
         if variant not in VARIANTS:
@@ -213,30 +243,46 @@ class SchwalgerMeso(AbstractModel):
             raise ValueError(f"delay must be at least one step dt = {dt} ms (the count of a step reaches its "
                              f"targets in a later step), got delay={delay!r}")
         self.params, self.dt, self.variant, self.counts, self.mode = params, dt, variant, counts, mode
+        if not float(temperature) > 0:
+            raise ValueError(f"temperature must be > 0, got temperature={temperature!r}")
         self.temperature = float(temperature)
+        law = "poisson" if counts == "poisson" else "binomial"
+        if support is None:
+            support = spikes.count_support(params.N, law)
+        elif not (isinstance(support, (int, np.integer)) and support >= 1):
+            raise ValueError(f"support must be a positive integer (count window half-width), got support={support!r}")
+        self.support = int(support)
         self.dtype = str(dtype)
-        self.k_ref = tuple(int(round(float(t) / dt)) for t in np.asarray(params.t_ref))
+        self.k_ref = tuple(int(round(float(t) / dt)) for t in params.t_ref)
         self.d_steps = tuple(tuple(int(round(d / dt)) for d in row) for row in delay)
-        auto = history_length(params, dt)
         if history is None:
-            K = auto
+            K = history_length(params, dt)
         else:
             K = (history,) * params.n_pop if isinstance(history, (int, np.integer)) else tuple(history)
             if len(K) != params.n_pop or not all(isinstance(k, (int, np.integer)) and k >= 1 for k in K):
                 raise ValueError(f"history must be a positive int or one per population, got {history!r}")
             K = tuple(int(k) for k in K)
-            q, tau = np.asarray(params.q_sfa), np.asarray(params.tau_sfa)
             for i, k in enumerate(K):
                 if k <= self.k_ref[i]:
                     raise ValueError(f"history = {k} bins is not longer than the refractory period "
                                      f"t_ref = {float(params.t_ref[i])} ms of population {i} ({self.k_ref[i]} steps)")
-                th = float(np.sum(q[i] * np.exp(-(k + 1) * dt / tau[i]))) if q.shape[1] else 0.0
-                if th / float(params.Delta_V[i]) >= 0.1 and k < auto[i]:
+            if is_concrete(params):
+                short = np.asarray(window_too_short(params, K, dt))
+                if np.any(short):
+                    i = int(np.argmax(short))
                     raise ValueError(
-                        f"history window too short for the adaptation kernels: history = {k} bins "
-                        f"({k * dt} ms) leaves theta/Delta_V = {th / float(params.Delta_V[i]):.3g} >= 0.1 at its end "
-                        f"(population {i}); use history >= {auto[i]} (tau_sfa = {tau[i]!r} ms)")
+                        f"history = {K[i]} bins ({K[i] * dt} ms) is too short for population {i}: the adaptation "
+                        f"kernel (tau_sfa = {np.asarray(params.tau_sfa[i]).tolist()!r} ms) must decay below "
+                        f"0.1 Delta_V and the window must span 5 tau_m; use history >= {history_length(params, dt)[i]}")
         self.K = K
+
+    def runtime_checks(self, dt):
+        """The history window must stay long enough for the current parameter values (:func:`window_too_short`)."""
+        short = window_too_short(self.params, self.K, self.dt)
+        return ((short, f"the history window K = {self.K} bins (dt = {self.dt} ms), sized at construction, is too "
+                        "short for the current parameter values (adaptation kernel tau_sfa / q_sfa not decayed below "
+                        "0.1 Delta_V at its end, or shorter than 5 tau_m); build the model from the new parameters "
+                        "(or pass a longer history=)"),)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -308,7 +354,7 @@ class SchwalgerMeso(AbstractModel):
         return jnp.take_along_axis(theta, age, axis=1), jnp.take_along_axis(theta_t, age, axis=1)
 
     def expected_count(self, state: MesoState, t, dt, drive) -> _Pre:
-        """Steps 1–6 of the algorithm: everything up to the expected count :math:`\\bar n`."""
+        r"""Steps 1–6 of the algorithm: everything up to the expected count :math:`\bar n`."""
         dtype = jnp.dtype(self.dtype)
         P, h = _as_dtype(self.params, dtype), self.dt
         N = jnp.asarray(P.N, dtype=dtype)
@@ -330,7 +376,7 @@ class SchwalgerMeso(AbstractModel):
 
         d_ex, y_ex = channel(state.y_ex, a_ex, P.tau_syn_ex)
         d_in, y_in = channel(state.y_in, a_in, P.tau_syn_in)
-        mu = P.mu + jnp.asarray(drive(t), dtype)
+        mu = P.mu + jnp.asarray(drive(t + 0.5 * h), dtype)  # the input over the step, at its midpoint (as GIFNetwork)
         H = mu * (1 - P22) + d_ex + d_in
         # 2. free neurons and adaptation (the oldest cohort's count enters the filters)
         theta_hat = P.V_T_star
@@ -413,12 +459,13 @@ class SchwalgerMeso(AbstractModel):
                              "SchwalgerMeso: the expected count is NaN (check the drive and parameters)")
         if self.counts == "poisson":
             # NEST: a mean above N gives N, and the count is clipped to [0, N]
-            c = spikes.poisson(key, jnp.clip(n_bar, 0.0, None), mode=self.mode, temperature=self.temperature)
+            c = spikes.poisson(key, jnp.clip(n_bar, 0.0, None), mode=self.mode, temperature=self.temperature,
+                               support=self.support)
             return jnp.clip(c, 0.0, N)
         # NEST clips the binomial probability to [0, 1] (n_bar leaves [0, N] when the missing mass is < 0)
         p = jnp.clip(n_bar / N, 0.0, 1.0)
         mode = "gaussian" if self.counts == "gaussian" else self.mode
-        return spikes.binomial(key, N, p, mode=mode, temperature=self.temperature)
+        return spikes.binomial(key, N, p, mode=mode, temperature=self.temperature, support=self.support)
 
     def step(self, state, t, dt, drive, key):
         pre = self.expected_count(state, t, dt, drive)

@@ -58,15 +58,14 @@ Both give the mean field :math:`J^{\alpha\beta} p^{\alpha\beta} N^\beta` of the 
 :math:`u \leftarrow u + s_i (V_{reset} - u)`, the threshold jump :math:`q s_i` and the synaptic
 input linearly; the refractory counter starts when :math:`s_i > 1/2` (no gradient). In
 ``'straight_through'`` the forward run is the exact one, so it is the mode to use for gradients
-of a faithful simulation; ``'gumbel'`` and ``'gaussian'`` change the forward dynamics. Measured
-for :math:`d\langle A\rangle/d\mu` of an uncoupled population against renewal theory (temperature 0.5,
-the default here): +2 % (straight-through), +6 % (Gumbel), -8 % (Gaussian); at temperature 0.1
-the straight-through estimator's variance swamps its mean.
+of a faithful simulation; ``'gumbel'`` and ``'gaussian'`` change the forward dynamics. All three
+relaxed gradients are biased; their measured bias for :math:`d\langle A\rangle/d\mu` against renewal
+theory, and the reason for the default temperature 0.5, are in ``docs/measurements.md``.
 
 **Cost.** The fixed in-degree input is a gather of :math:`N K` spike values per step, whatever the
-rate; on CPU this dominates (facts §2.4 network, :math:`N = 1000`, :math:`K = 200`: about 1.2 ms per
-step on a shared 2-core machine, ~5x NEST's event-driven ``gif_psc_exp``; see
-``benchmarks/gif_network.py``). All-to-all coupling costs :math:`O(N)` per step.
+rate; on CPU this dominates (timings against NEST's event-driven ``gif_psc_exp`` on the E–I network
+of NEST's ``gif_pop_psc_exp`` example: ``benchmarks/README.md``). All-to-all coupling costs
+:math:`O(N)` per step.
 
 **Time step.** The delay ring buffer has a static length ``max(delay)/dt``, so the network is built
 for one ``dt`` (required keyword) and :meth:`check_dt` rejects any
@@ -97,8 +96,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core.gif_params import GIFParams
-from ..core.model import AbstractModel
-from ..core.spikes import bernoulli, check_mode, escape_probability
+from ..core.model import AbstractModel, is_concrete
+from ..core.spikes import DEFAULT_TEMPERATURE, bernoulli, check_mode, escape_probability
 
 CONNECTIVITIES = ("fixed_indegree", "all_to_all")
 
@@ -151,6 +150,7 @@ class GIFNetwork(AbstractModel):
     dt: float = eqx.field(static=True)
     delay_steps: tuple = eqx.field(static=True)  # (n_pop, n_pop) nested tuple of ints
     k_blocks: tuple = eqx.field(static=True)  # column block width per source population
+    k_in: tuple = eqx.field(static=True)  # fixed in-degree: partners per (target, source) population; () all-to-all
     ref_steps: tuple = eqx.field(static=True)  # per population
 
     accumulated = ("A",)
@@ -158,7 +158,7 @@ class GIFNetwork(AbstractModel):
     default_record = ("A",)
 
     def __init__(self, params: GIFParams, *, dt: float, connectivity="fixed_indegree", mode="exact",
-                 temperature=0.5, seed=0):
+                 temperature=DEFAULT_TEMPERATURE, seed=0):
         if not isinstance(params, GIFParams):
             raise ValueError(f"params must be a GIFParams, got {type(params).__name__}")
         if connectivity not in CONNECTIVITIES:
@@ -180,9 +180,14 @@ class GIFNetwork(AbstractModel):
         self.delay_steps = tuple(tuple(int(v) for v in row) for row in np.rint(delay / dt).astype(int))
         self.ref_steps = tuple(int(v) for v in np.rint(np.asarray(params.t_ref) / dt).astype(int))
         if connectivity == "fixed_indegree":
+            if not is_concrete(params.p):
+                raise ValueError("p: the fixed in-degree graph is drawn from concrete connection probabilities (it "
+                                 "sets the graph's shape); build the network outside jit / grad, or use "
+                                 "connectivity='all_to_all', where p is a parameter")
             self.pre, self.k_blocks = _fixed_indegree(params.N, np.asarray(params.p), self.seed)
+            self.k_in = tuple(map(tuple, _indegree(params.N, np.asarray(params.p)).tolist()))
         else:
-            self.pre, self.k_blocks = None, ()
+            self.pre, self.k_blocks, self.k_in = None, (), ()
 
     @classmethod
     def from_meso(cls, meso, **kwargs):
@@ -208,8 +213,11 @@ class GIFNetwork(AbstractModel):
 
     @property
     def indegree(self) -> np.ndarray:
-        """:math:`K^{\\alpha\\beta} = \\operatorname{round}(p^{\\alpha\\beta} N^\\beta)` (target, source)."""
-        return _indegree(self.params.N, np.asarray(self.params.p))
+        r""":math:`K^{\alpha\beta} = \operatorname{round}(p^{\alpha\beta} N^\beta)` (target, source) of the
+        fixed in-degree graph (drawn at construction; ``connectivity='fixed_indegree'`` only)."""
+        if self.connectivity != "fixed_indegree":
+            raise ValueError("indegree: an all-to-all network has no fixed in-degree graph")
+        return np.asarray(self.k_in, dtype=np.int64)
 
     def _pop_index(self):
         return np.repeat(np.arange(self.n_pop), self.params.N)
@@ -235,6 +243,17 @@ class GIFNetwork(AbstractModel):
     @property
     def _n_slots(self) -> int:
         return max(1, max(max(row) for row in self.delay_steps))
+
+    def runtime_checks(self, dt):
+        r"""Fixed in-degree: the graph drawn at construction has :math:`K = \operatorname{round}(pN)`
+        partners; a changed ``p`` must not be silently ignored."""
+        if self.connectivity != "fixed_indegree":
+            return ()
+        K = jnp.rint(self.params.p * jnp.asarray(self.params.N, dtype=self.params.p.dtype)[None, :])
+        bad = K != jnp.asarray(self.indegree, dtype=K.dtype)
+        return ((bad, "the fixed in-degree graph was drawn for other connection probabilities p (in-degrees "
+                      f"{self.indegree.tolist()}); p sets this network's structure: build a new GIFNetwork for the new "
+                      "p (or use connectivity='all_to_all', where p scales the weights)"),)
 
     def check_dt(self, dt):
         self.params.check_dt(dt)

@@ -26,13 +26,17 @@ step's spikes event by event through a delay ring buffer (see its docstring).
 
 References: T. C. Potjans, M. Diesmann, Cereb. Cortex 24, 785 (2014), doi:10.1093/cercor/bhs358;
 F. Zenke, S. Ganguli, Neural Comput. 30, 1514 (2018), doi:10.1162/neco_a_01086 (surrogate derivatives);
-H. E. Plesser, W. Gerstner, Neural Comput. 12, 367 (2000), doi:10.1162/089976600300015835 (escape noise).
+H. E. Plesser, W. Gerstner, Neural Comput. 12, 367 (2000), doi:10.1162/089976600300015835 (escape noise);
+S. Rotter, M. Diesmann, *Exact digital simulation of time-invariant linear systems with applications to
+neuronal modeling*, Biol. Cybern. 81, 381 (1999), doi:10.1007/s004220050570 (exact integration);
+T. Schwalger, M. Deger, W. Gerstner, PLoS Comput. Biol. 13, e1005507 (2017), doi:10.1371/journal.pcbi.1005507
+(GIF neurons with escape noise).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
@@ -40,9 +44,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_batching import custom_vmap
 
+from ..core.lif_params import LIFParams
 from ..core.model import AbstractModel
 from ..core.spikes import _poisson_exact, poisson
-from ..presets.potjans_diesmann import WEIGHT_REL_SD, MicrocircuitConfig
+
+if TYPE_CHECKING:  # the config is duck-typed: a model does not import a preset
+    from ..presets.potjans_diesmann import MicrocircuitConfig
 
 DEFAULT_CHUNK = 2**22  # synapses drawn per chunk when building
 
@@ -93,7 +100,7 @@ def _pair_tables(config: MicrocircuitConfig, dt: float):
     if th:
         Q = np.concatenate([Q, np.asarray(config.Q_th, np.int64)[:, None]], axis=1)
         w_mean = np.concatenate([w_mean, np.full((P, 1), config.w_th)], axis=1)
-        w_sd = np.concatenate([w_sd, np.full((P, 1), WEIGHT_REL_SD * abs(config.w_th))], axis=1)
+        w_sd = np.concatenate([w_sd, np.full((P, 1), config.w_th_sd)], axis=1)
         d_mean = np.concatenate([d_mean, np.full((P, 1), config.th_delay_mean)], axis=1)
         d_sd = np.concatenate([d_sd, np.full((P, 1), config.th_delay_sd)], axis=1)
         N_src = np.concatenate([N, [int(config.N_th)]])
@@ -321,7 +328,7 @@ class MicrocircuitState(NamedTuple):
 class MicrocircuitNetwork(AbstractModel):
     r"""Current-based LIF network with exponential PSCs (NEST ``iaf_psc_exp``) on a sparse connectivity.
 
-    Exact integration on the grid (facts §1.4), with :math:`v = V - E_L` (mV), :math:`I` (pA), step :math:`h`:
+    Exact integration on the grid (Rotter & Diesmann 1999), with :math:`v = V - E_L` (mV), :math:`I` (pA), step :math:`h`:
     :math:`v \leftarrow e^{-h/\tau_m}v + \frac{\tau_s\tau_m}{C_m(\tau_m-\tau_s)}(e^{-h/\tau_m}-e^{-h/\tau_s})I
     + \frac{\tau_m}{C_m}(1-e^{-h/\tau_m})(I_{DC} + I_{drive})` (skipped while refractory, :math:`V` clamped
     at :math:`V_{reset}`), then :math:`I \leftarrow e^{-h/\tau_s}I + ` the PSC amplitudes arriving in this step
@@ -346,16 +353,16 @@ class MicrocircuitNetwork(AbstractModel):
     :math:`\Delta` = ``width``: for a neuron with exponential escape noise, hazard
     :math:`\rho \propto e^{(V - V_{th})/\Delta}`, the expected spike count changes as
     :math:`E[\sum_t s_t\,\partial_\theta V_t]/\Delta`, which this estimates on the simulated spikes (the
-    escape-noise link of facts §2: :math:`\Delta` plays the role of the GIF model's :math:`\Delta_u`). The reset is
+    escape-noise link of Plesser & Gerstner 2000: :math:`\Delta` plays the role of the GIF model's
+    :math:`\Delta_u`, Schwalger et al. 2017). The reset is
     not differentiated (detached); background counts pass the gradient of their mean (straight-through), so
     gradients with respect to the weights, ``bg_rate`` and the drive are defined. Gradients flow through spikes
     only — an event-driven network has no synapse path for the others — and events go through one static
     buffer of ``max_events`` per step (reverse mode needs static shapes), overflow counted in ``dropped``.
     Smooth surrogates of the threshold (SuperSpike's :math:`1/(1+\beta|V-V_{th}|)^2`, Zenke & Ganguli 2018)
-    measure the density of :math:`V` at threshold rather than the flux across it: on the 0.02-scaled circuit
-    they overestimated :math:`d\langle A\rangle/dI` 25–140-fold (β = 0.5–5 /mV), with signs that changed with
-    β; the spike-triggered derivative's comparison with finite differences is in
-    ``tests/test_microcircuit_gradients.py``.
+    measure the density of :math:`V` at threshold rather than the flux across it, and are not used (their
+    measured error on the down-scaled circuit: ``docs/measurements.md``); the spike-triggered derivative's
+    comparison with finite differences is in ``tests/test_microcircuit_gradients.py``.
 
     ``drive`` is an extra current per population (pA). Observables: ``"A"`` (population rates, Hz,
     averaged), ``"spikes"`` (per neuron, summed), ``"spike_ids"`` (per step, see :func:`spike_times`),
@@ -375,6 +382,7 @@ class MicrocircuitNetwork(AbstractModel):
     th_rate: jax.Array  # Hz
     V0_mean: jax.Array
     V0_sd: jax.Array
+    neuron: LIFParams
     dt: float = eqx.field(static=True)
     sizes: tuple = eqx.field(static=True)
     n_th: int = eqx.field(static=True)
@@ -386,19 +394,22 @@ class MicrocircuitNetwork(AbstractModel):
     bg_window: int = eqx.field(static=True)
     background: str = eqx.field(static=True)
     surrogate: float | None = eqx.field(static=True)
-    neuron: tuple = eqx.field(static=True)
 
     accumulated: ClassVar[tuple[str, ...]] = ("A",)
     summed: ClassVar[tuple[str, ...]] = ("spikes",)
     default_record: ClassVar[tuple[str, ...]] = ("A",)
 
-    def __init__(self, config: MicrocircuitConfig, *, dt: float = 0.1, key=None, max_spikes=None, max_events=None,
-                 event_chunk=None, surrogate: float | None = None, connectivity: Connectivity | None = None):
-        if not dt > 0:
-            raise ValueError(f"dt must be > 0 (ms), got dt={dt!r}")
-        t_ref = config.neuron["t_ref"]
-        if abs(t_ref / dt - round(t_ref / dt)) > 1e-9:
-            raise ValueError(f"dt = {dt} ms does not resolve t_ref = {t_ref} ms in whole steps")
+    def __init__(self, config: MicrocircuitConfig, *, dt: float, key=None, max_spikes=None, max_events=None,
+                 event_chunk=None, surrogate: float | None = None, connectivity: Connectivity | None = None,
+                 neuron: LIFParams | None = None):
+        if not (isinstance(dt, (int, float, np.floating)) and dt > 0):
+            raise ValueError(f"dt must be a positive number (ms), got dt={dt!r}")
+        if neuron is None:
+            neuron = LIFParams(tuple(int(n) for n in config.N),
+                               **{k: config.neuron[k] for k in ("C_m", "tau_m", "E_L", "V_th", "V_reset", "tau_syn", "t_ref")})
+        if not isinstance(neuron, LIFParams) or neuron.N != tuple(int(n) for n in config.N):
+            raise ValueError(f"neuron must be a LIFParams with N = {tuple(int(n) for n in config.N)} (the config's sizes)")
+        neuron.check_dt(float(dt))
         if surrogate is not None and not (isinstance(surrogate, (int, float)) and surrogate > 0):
             raise ValueError(f"surrogate (escape-noise width, mV) must be > 0 or None, got surrogate={surrogate!r}")
         key = jax.random.PRNGKey(0) if key is None else key
@@ -438,8 +449,7 @@ class MicrocircuitNetwork(AbstractModel):
         bg = float(np.max(np.asarray(self.K_ext), initial=0.0)) * config.bg_rate * dt * 1e-3
         # inversion window of the exact Poisson sampler: a continuation beyond it is exact but costs a loop
         self.bg_window = int(np.ceil(bg + 6 * np.sqrt(bg) + 5))
-        nr = config.neuron
-        self.neuron = tuple(float(nr[k]) for k in ("C_m", "tau_m", "E_L", "V_th", "V_reset", "t_ref", "tau_syn"))
+        self.neuron = neuron
 
     @property
     def n_sources(self) -> int:
@@ -466,11 +476,11 @@ class MicrocircuitNetwork(AbstractModel):
                                  dropped=jnp.asarray(0, jnp.int32))
 
     def step(self, state, t, dt, drive, key):
-        C_m, tau_m, E_L, V_th, V_reset, t_ref, tau_s = self.neuron
         h = self.dt
-        P22, P11 = float(np.exp(-h / tau_m)), float(np.exp(-h / tau_s))  # python floats: keep float32
-        P21 = tau_s * tau_m / (C_m * (tau_m - tau_s)) * (P22 - P11)
-        P20 = tau_m / C_m * (1 - P22)
+        P22, P11, P21, P20 = self._propagators()
+        nr, pop = self.neuron, self.pop
+        E_L, V_th, V_reset = nr.E_L[pop], nr.V_th[pop], nr.V_reset[pop]
+        ref_steps = jnp.asarray(np.rint(np.asarray(nr.t_ref) / h).astype(np.int32))[pop]
         P = len(self.sizes)
         k_bg, k_th = jax.random.split(key)
         arriving = jax.lax.dynamic_index_in_dim(state.ring, state.head, 0, keepdims=False)
@@ -481,7 +491,7 @@ class MicrocircuitNetwork(AbstractModel):
             else:
                 counts = poisson(k_bg, mean, mode="straight_through", check=False)
             arriving = arriving + self.w_ext * counts
-        I_ext = self.I_dc + jnp.broadcast_to(jnp.asarray(drive(t), jnp.float32), (P,))[self.pop]
+        I_ext = self.I_dc + jnp.broadcast_to(jnp.asarray(drive(t + 0.5 * h), jnp.float32), (P,))[self.pop]  # step midpoint
         v = state.V - E_L
         free = state.ref == 0
         v = jnp.where(free, P22 * v + P21 * state.I + P20 * I_ext, v)
@@ -493,7 +503,7 @@ class MicrocircuitNetwork(AbstractModel):
             spk = _spike_fn(v + E_L - V_th, jnp.float32(self.surrogate))
         fired = v + E_L >= V_th
         V = jnp.where(fired, V_reset, v + E_L)
-        ref = jnp.where(fired, int(round(t_ref / h)), ref)
+        ref = jnp.where(fired, ref_steps, ref)
         # sources of this step: network spikes, then thalamic spike counts (multiplicities), then a 0 for the fill id
         values = [spk]
         if self.n_th:
@@ -519,6 +529,20 @@ class MicrocircuitNetwork(AbstractModel):
             dropped = dropped + jnp.maximum(total - self.max_events, 0)
         return MicrocircuitState(V=V, I=I, ref=ref, ring=ring, head=(state.head + 1) % self.D, spikes=spk,
                                  spike_ids=ids, dropped=dropped.astype(jnp.int32))
+
+    def _propagators(self):
+        r"""Exact-integration propagators per neuron (float32; computed in float64 when available, so a
+        parameter's float32 value gives the same numbers as NEST's double-precision constants rounded once):
+        :math:`P_{22} = e^{-h/\tau_m}`, :math:`P_{11} = e^{-h/\tau_s}`,
+        :math:`P_{21} = \frac{\tau_s\tau_m}{C_m(\tau_m - \tau_s)}(P_{22} - P_{11})`,
+        :math:`P_{20} = \frac{\tau_m}{C_m}(1 - P_{22})`."""
+        nr, h = self.neuron, self.dt
+        wide = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+        C_m, tau_m, tau_s = (x.astype(wide) for x in (nr.C_m, nr.tau_m, nr.tau_syn))
+        P22, P11 = jnp.exp(-h / tau_m), jnp.exp(-h / tau_s)
+        P21 = tau_s * tau_m / (C_m * (tau_m - tau_s)) * (P22 - P11)
+        P20 = tau_m / C_m * (1 - P22)
+        return tuple(x.astype(jnp.float32)[self.pop] for x in (P22, P11, P21, P20))
 
     def observe(self, state):
         sizes = jnp.asarray(self.sizes, jnp.float32)

@@ -55,9 +55,9 @@ the defaults, which needs :math:`\eta_j\,dt \gtrsim 2000`).
 whose neurons are driven by :math:`\eta` alone: the rate is low by
 :math:`b = |\zeta(\tfrac12)|\,\pi^{-1}\sqrt{\Delta/(\pi N)}` (0.0026 at :math:`N = 10^4`,
 :math:`\Delta = 1`) and the mean voltage high by :math:`\pi b`, so the network follows the FREs
-with :math:`\bar\eta - Jb` (recurrent input short by :math:`Jb`). Near a saddle-node this is
-visible: in Fig. 2 the first burst comes ~0.07 late at :math:`N = 10^4`. :math:`V_p = 100` adds
-a smaller bias of the same sign (neurons with :math:`\eta \gtrsim V_p^2`).
+with :math:`\bar\eta - Jb` (recurrent input short by :math:`Jb`); near a saddle-node this is
+visible (the measured delay in Fig. 2: ``docs/measurements.md``). :math:`V_p = 100` adds a smaller
+bias of the same sign (neurons with :math:`\eta \gtrsim V_p^2`).
 
 **Initial state.** ``init(key)`` puts the network in the stationary (asynchronous) state of
 uncoupled neurons with input :math:`c_j = \eta_j + \tau_a\sum_b J_{jb}\,r_{0,b} + I_{0,a}`: neurons with
@@ -69,7 +69,7 @@ that fixed point (e.g. the low-activity state of Fig. 2); ``I0`` is the input as
 Different keys (``trials=``) give different initial phases; the quenched samples
 :math:`u_j, w_{jb}` are fixed at construction from ``seed``.
 
-Observables: ``r`` (population activity: spikes in the step / :math:`(N_a\,dt)`, averaged over
+Observables: ``r`` (also as ``A``; population activity: spikes in the step / :math:`(N_a\,dt)`, averaged over
 recording blocks), ``v`` (mean voltage of non-refractory neurons; NaN if all are refractory),
 ``s`` (synaptic activation), ``spikes`` (per neuron, 1.0 in the step of a spike; summed over
 recording blocks, so ``Result.spike_trains()`` works with any ``record_every``) and ``V``
@@ -89,7 +89,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core.distributions import make_distribution
-from ..core.model import AbstractModel, check_positive, is_concrete
+from ..core.model import AbstractModel, check_positive, is_concrete, population_sizes
 from ..core.model import population_matrix as _matrix
 from ..core.model import population_vector as _vector
 
@@ -105,25 +105,19 @@ ZETA_HALF = 1.4603545088095868  # |zeta(1/2)|
 def quantile_tail_bias(N, delta=1.0):
     r"""Rate deficit of ``N`` Lorentzian quantile samples against the N -> infinity FREs.
 
-    Near :math:`u 	o 1` the quantile function is :math:`\eta(u) pprox \Delta/(\pi(1-u))`; the
+    Near :math:`u \to 1` the quantile function is :math:`\eta(u) \approx \Delta/(\pi(1-u))`; the
     sum of :math:`\sqrt{\eta_j}/(\pi N)` over the last quantiles falls short of the integral by
-    (Euler–Maclaurin) :math:`b = |\zeta(	frac12)|\,\pi^{-1}\sqrt{\Delta/(\pi N)}`, and the mean
+    (Euler–Maclaurin) :math:`b = |\zeta(\tfrac12)|\,\pi^{-1}\sqrt{\Delta/(\pi N)}`, and the mean
     voltage of the silent lower tail is high by :math:`\pi b`. A network with quantile-sampled
-    :math:`\eta_j` therefore follows the FREs with :math:`ar\eta - J b`, read out as
+    :math:`\eta_j` therefore follows the FREs with :math:`\bar\eta - J b`, read out as
     :math:`r - b`, :math:`v + \pi b` (see the module notes, "Finite N"). No free parameter.
     """
     return ZETA_HALF / np.pi * np.sqrt(np.asarray(delta, dtype=float) / (np.pi * np.asarray(N, dtype=float)))
 
 
 def _check_sizes(N) -> tuple[tuple[int, ...], bool]:
-    def ok(n):
-        return isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1
-
-    if ok(N):
-        return (int(N),), True
-    if isinstance(N, (tuple, list)) and len(N) >= 1 and all(ok(n) for n in N):
-        return tuple(int(n) for n in N), False
-    raise ValueError(f"N must be a positive integer or a tuple of positive integers (one per population), got N={N!r}")
+    """Population sizes and whether ``N`` was one int (a scalar model: scalar parameters and observables)."""
+    return population_sizes(N), isinstance(N, (int, np.integer))
 
 
 
@@ -221,7 +215,7 @@ class QIFNetwork(AbstractModel):
     noise: bool = eqx.field(static=True)
     seed: int = eqx.field(static=True)
 
-    accumulated = ("r",)
+    accumulated = ("r", "A")
     summed = ("spikes",)
     default_record = ("r", "v")
 
@@ -316,8 +310,8 @@ class QIFNetwork(AbstractModel):
 
     @classmethod
     def from_fre(cls, mpr, N=10_000, **kwargs):
-        """The network twin of a :class:`jaxpop.MontbrioPazoRoxin` model: same ``eta_bar``,
-        ``delta``, ``J``, ``Gamma``, ``tau`` and initial rate ``r0`` (Lorentzian :math:`g(\\eta)`).
+        r"""The network twin of a :class:`jaxpop.MontbrioPazoRoxin` model: same ``eta_bar``,
+        ``delta``, ``J``, ``Gamma``, ``tau`` and initial rate ``r0`` (Lorentzian :math:`g(\eta)`).
         FREs with synaptic kinetics (``tau_d``) map to ``synapse='exponential'`` with
         ``tau_s = tau_d``; instantaneous FREs to the paper's rectangular kernel (``tau_s = 1e-3``).
         The FRE's ``v0`` has no network counterpart: the network starts in the stationary state
@@ -359,7 +353,7 @@ class QIFNetwork(AbstractModel):
 
     def observable_dims(self):
         d = () if self.scalar else ("population",)
-        return {"r": d, "v": d, "s": d, "spikes": ("neuron",), "V": ("neuron",)}
+        return {"r": d, "A": d, "v": d, "s": d, "spikes": ("neuron",), "V": ("neuron",)}
 
     def _per_neuron(self, x):
         """Expand a per-population array (n_pop, ...) to neurons (N_total, ...)."""
@@ -392,29 +386,32 @@ class QIFNetwork(AbstractModel):
         return out
 
     def _ref_half(self, V, tau_n, refr):
-        """Hold left after the spike, :math:`\\tau/|R_j|` (refractory neurons store :math:`R_j < 0` in V)."""
+        r"""Hold left after the spike, :math:`\tau/|R_j|` (refractory neurons store :math:`R_j < 0` in V)."""
         return jnp.where(refr, tau_n / jnp.where(refr, -V, 1.0), 0.0)
 
-    def check_dt(self, dt):
-        super().check_dt(dt)
-        if not is_concrete(self.V_peak, self.V_reset, self.tau, self.tau_s):
-            return  # traced (e.g. inside jaxpop.sweep): checked on the concrete model
-        v_max = max(float(self.V_peak), -float(self.V_reset))
-        limit = float(np.min(np.asarray(self.tau))) / (10.0 * v_max)
-        if dt > limit * (1 + 1e-9):
-            raise ValueError(
-                f"dt={dt!r} is too large for QIFNetwork: need dt <= tau/(10 max(V_peak, |V_reset|)) = {limit:g} "
-                "so that the hold 2 tau/V_peak spans >= 20 steps and one Euler step changes V by <= 10 % at threshold")
-        eta_max = (float(np.max(np.abs(np.asarray(self.eta)) / np.asarray(self._per_neuron(self.tau)) ** 2))
-                   if is_concrete(self.eta_bar, self.delta, self.eta_unit) else 0.0)
-        if dt * dt * eta_max > 0.5:
-            raise ValueError(
-                f"dt={dt!r} is too large for the largest |eta_j|/tau^2 = {eta_max:g} (e.g. a far tail draw of "
-                "eta_sampling='random'): need dt^2 max|eta_j|/tau^2 <= 0.5, else the step that crosses V_peak "
-                "overshoots beyond 1/(2 dt), where Euler's V' = V^2 is unstable after the reset")
-        if self.synapse == "rectangular" and dt > float(np.min(np.asarray(self.tau_s))) * (1 + 1e-9):
-            raise ValueError(f"dt={dt!r} exceeds the synaptic pulse width tau_s={self.tau_s!r}; "
-                             "the rectangular kernel needs dt <= tau_s")
+    def runtime_checks(self, dt):
+        r"""``dt`` against the current parameter values (traceable, so swept values are checked too):
+        :math:`dt \le \tau/(10\max(V_{peak}, |V_{reset}|))` (the hold :math:`2\tau/V_{peak}` spans
+        :math:`\ge 20` steps, one Euler step changes :math:`V` by :math:`\le 10\%` at threshold),
+        :math:`dt^2\max|\eta_j|/\tau^2 \le 0.5` (the step that crosses :math:`V_{peak}` does not overshoot
+        beyond :math:`1/(2dt)`, where Euler's :math:`V' = V^2` is unstable after the reset) and, with the
+        rectangular kernel, :math:`dt \le \tau_s`."""
+        v_max = jnp.maximum(jnp.max(self.V_peak), jnp.max(-self.V_reset))
+        limit = jnp.min(self.tau) / (10.0 * v_max)
+        eta_max = jnp.max(jnp.abs(self.eta) / self._per_neuron(self.tau) ** 2)
+        checks = [
+            (dt > limit * (1 + 1e-9), f"dt={dt!r} is too large: need dt <= tau/(10 max(V_peak, |V_reset|)) so that the "
+                                      "hold 2 tau/V_peak spans >= 20 steps and one Euler step changes V by <= 10 % at "
+                                      "threshold"),
+            (dt * dt * eta_max > 0.5, f"dt={dt!r} is too large for the largest |eta_j|/tau^2 (e.g. a far tail draw of "
+                                      "eta_sampling='random'): need dt^2 max|eta_j|/tau^2 <= 0.5, else the step that "
+                                      "crosses V_peak overshoots beyond 1/(2 dt), where Euler's V' = V^2 is unstable "
+                                      "after the reset"),
+        ]
+        if self.synapse == "rectangular":
+            checks.append((dt > jnp.min(self.tau_s) * (1 + 1e-9), f"dt={dt!r} exceeds the synaptic pulse width tau_s; "
+                                                                  "the rectangular kernel needs dt <= tau_s"))
+        return tuple(checks)
 
     # ------------------------------------------------------------------ model interface
     def init(self, key):
@@ -460,7 +457,11 @@ class QIFNetwork(AbstractModel):
         V_new = V + free * (V * V + inp) / tau_n
         if self.noise:
             D_n = self._per_neuron(self.D)
-            V_new = V_new + jnp.sqrt(2.0 * D_n * free) / tau_n * jax.random.normal(key, V.shape)
+            # sqrt with gradient 0 (not inf * 0 = NaN) where the variance is 0: held neurons (free = 0), D = 0
+            var = 2.0 * D_n * free
+            pos = var > 0
+            sd = jnp.where(pos, jnp.sqrt(jnp.where(pos, var, 1.0)), 0.0)
+            V_new = V_new + sd / tau_n * jax.random.normal(key, V.shape)
 
         # spike registered when the hold passes its mid-point (tau/V_j after the crossing)
         refr = ref > 0
@@ -492,5 +493,5 @@ class QIFNetwork(AbstractModel):
         v_sum = self._pop_sum(active * state["V"])
         v = jnp.where(n_act > 0, v_sum / jnp.maximum(n_act, 1.0), jnp.nan)
         sq = (lambda x: x[0]) if self.scalar else (lambda x: x)
-        return {"r": sq(state["r"]), "v": sq(v), "s": sq(state["s"]), "spikes": state["spikes"].astype(state["V"].dtype),
+        return {"r": sq(state["r"]), "A": sq(state["r"]), "v": sq(v), "s": sq(state["s"]), "spikes": state["spikes"].astype(state["V"].dtype),
                 "V": state["V"]}

@@ -1,7 +1,7 @@
 r"""The cortical microcircuit of Potjans & Diesmann (2014): 77,169 current-based LIF neurons in 8 populations.
 
 Parameters as in the reference implementations (NEST's ``Potjans_2014`` example and the INM-6
-``microcircuit-PD14-model``; facts §1): population sizes, connection probabilities
+``microcircuit-PD14-model``, after Potjans & Diesmann 2014): population sizes, connection probabilities
 :math:`C_{yx}` (row = target), the synapse counts of the fixed-total-number rule with multapses,
 
 .. math:: Q_{yx} = \operatorname{round}\frac{\ln(1 - C_{yx})}{\ln(1 - 1/(N_x N_y))},
@@ -90,8 +90,9 @@ def psp_to_psc(psp, tau_m=NEURON["tau_m"], tau_syn=NEURON["tau_syn"], C_m=NEURON
 
 @dataclass(frozen=True)
 class MicrocircuitConfig:
-    """All numbers that define one (possibly down-scaled) microcircuit; arrays indexed by population,
-    matrices (target, source)."""
+    """All numbers that define one (possibly down-scaled) microcircuit network of ``iaf_psc_exp`` neurons;
+    arrays indexed by population, matrices (target, source). NumPy only: this module also loads on its own,
+    without JAX (the NEST harness of ``benchmarks/`` reads it by path)."""
 
     N: np.ndarray  # neurons per population
     Q: np.ndarray  # synapse counts (target, source)
@@ -108,6 +109,7 @@ class MicrocircuitConfig:
     V0_sd: np.ndarray
     Q_th: np.ndarray  # thalamic synapse counts per target population (zeros if the thalamus is off)
     w_th: float  # thalamic PSC amplitude (pA)
+    w_th_sd: float  # its SD (pA)
     neuron: dict
     N_scaling: float
     K_scaling: float
@@ -128,7 +130,7 @@ class MicrocircuitConfig:
 
 def microcircuit(N_scaling: float = 1.0, K_scaling: float = 1.0, *, background: str = "poisson",
                  V0: str = "optimized", thalamus: bool = False) -> MicrocircuitConfig:
-    r"""The Potjans–Diesmann microcircuit, full scale or down-scaled (facts §1).
+    r"""The Potjans–Diesmann microcircuit, full scale or down-scaled (Potjans & Diesmann 2014).
 
     Down-scaling (NEST / INM-6 scheme): :math:`N_y \to \mathrm{round}(N_y N_s)`,
     :math:`Q_{yx} \to \mathrm{round}(Q^{full}_{yx} N_s f)`, :math:`K_{ext} \to \mathrm{round}(f K_{ext})`,
@@ -140,7 +142,7 @@ def microcircuit(N_scaling: float = 1.0, K_scaling: float = 1.0, *, background: 
     ``background='dc'`` replaces the Poisson background by its full-scale mean,
     :math:`10^{-3}\nu_{bg}K_{ext,y}\hat I_E\tau_s` (K_ext × 0.35123 pA), which is mean-preserving at any
     scaling. Thalamic synapse counts use the full-scale target sizes and are scaled by ``K_scaling``
-    only (as NEST; facts §1.8 notes that this raises the thalamic in-degree as ``1/N_scaling``).
+    only (as NEST's ``Potjans_2014`` example, which thereby raises the thalamic in-degree as ``1/N_scaling``).
     """
     for name, v in (("N_scaling", N_scaling), ("K_scaling", K_scaling)):
         if not (isinstance(v, (int, float, np.floating)) and 0 < v <= 1):
@@ -177,5 +179,7 @@ def microcircuit(N_scaling: float = 1.0, K_scaling: float = 1.0, *, background: 
         N=N, Q=Q, weight_mean=weight_mean, weight_sd=WEIGHT_REL_SD * np.abs(weight_mean), delay_mean=delay_mean,
         delay_sd=DELAY_REL_SD * delay_mean, K_ext=K_ext, w_ext=I_E / np.sqrt(f), bg_rate=BG_RATE,
         background=background, I_dc=I_dc, V0_mean=V0_mean.copy(), V0_sd=V0_sd.copy(), Q_th=Q_th,
-        w_th=I_E / np.sqrt(f), neuron=dict(NEURON), N_scaling=float(N_scaling), K_scaling=f,
+        w_th=I_E / np.sqrt(f), w_th_sd=WEIGHT_REL_SD * I_E / np.sqrt(f), neuron=dict(NEURON),
+        N_th=N_TH, th_rate=TH_RATE, th_start=TH_START, th_duration=TH_DURATION, th_delay_mean=TH_DELAY_MEAN,
+        th_delay_sd=TH_DELAY_SD, N_scaling=float(N_scaling), K_scaling=f,
     )

@@ -1,10 +1,13 @@
 r"""Parameter sets of Schwalger, Deger & Gerstner (2017) as :class:`~jaxpop.core.gif_params.GIFParams`.
 
-* :func:`ei_network` — the E–I network of NEST's ``gif_pop_psc_exp`` example (facts §2.4);
-* :func:`ei_network_no_adaptation` — the E–I network of Schwalger's ``ei_net_N1000_p0.2.py`` (§2.7a);
-* :func:`uncoupled_adapting` — one adapting population (Schwalger's ``lif_adap.py``, §2.7b);
+* :func:`ei_network` — the E–I network of NEST's ``gif_pop_psc_exp`` example
+  (``pynest/examples/gif_pop_psc_exp.py``);
+* :func:`ei_network_no_adaptation` — the E–I network of Schwalger's ``ei_net_N1000_p0.2.py``
+  (``schwalger/mesopopdyn_gif``, the code of the paper);
+* :func:`uncoupled_adapting` — one adapting population (Schwalger's ``lif_adap.py``, same repository);
 * :func:`potjans_diesmann_gif` — the 8-population GIF version of the Potjans–Diesmann microcircuit with
-  mean-field connectivity and fitted drives (Schwalger's ``PDmodel_*`` scripts, §2.6), and
+  mean-field connectivity and fitted drives (Schwalger's ``PDmodel_*`` scripts,
+  ``schwalger/mesopopdyn_microcircuit``), and
   :func:`potjans_diesmann_thalamic_step` for its thalamic-like step input.
 
 Units: ms, mV, Hz.
@@ -21,7 +24,7 @@ import numpy as np
 from ..core.gif_params import GIFParams
 from . import potjans_diesmann as _pd
 
-PD_POPULATIONS = ("L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I")
+PD_POPULATIONS = _pd.POPULATIONS  # one spelling of the labels: the microcircuit preset's
 PD_N_FULL = tuple(int(n) for n in _pd.N_FULL)
 PD_CONN_PROBS = _pd.CONN_PROBS  # (target, source), Potjans & Diesmann 2014
 PD_CONN_PROBS_TH = _pd.CONN_PROBS_TH

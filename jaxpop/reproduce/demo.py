@@ -4,18 +4,22 @@ The protocol of Montbrió, Pazó & Roxin (2015), Fig. 2 (η̄ = −5, J = 15, Δ
 in the low-activity state): a current step I = 3 on 0 ≤ t < 30, and a sinusoid
 I(t) = 3 sin(πt/20). The network (Euler, dt = 1e-4, the paper's App. A) and the FREs (adaptive
 Tsit5) are compared through the normalised RMS error of the smoothed rate and of the mean
-voltage; the fixed points of the FREs are checked against the closed form (facts §5.3).
+voltage; the fixed points of the FREs are checked against the closed form (the quartic of
+Sec. III C, :func:`jaxpop.analysis.fixed_points.mpr_fixed_points`).
+
+References: E. Montbrió, D. Pazó, A. Roxin, *Macroscopic description for networks of spiking
+neurons*, Phys. Rev. X 5, 021028 (2015), doi:10.1103/PhysRevX.5.021028.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxpop.reproduce._common import figure, save_figure, write_numbers
 
 ETA_BAR, J, DELTA = -5.0, 15.0, 1.0
 TARGET_NRMSE_R = 0.10
@@ -47,17 +51,12 @@ def _protocol(name, drive, t0, t_end, N, dt, key, fixed_point):
 
     r_low, v_low = fixed_point
     fre = jaxpop.MontbrioPazoRoxin(ETA_BAR, DELTA, J, r0=r_low, v0=v_low)
-    from jaxpop.reproduce.mpr2015 import RasterSubset
+    from jaxpop.reproduce.mpr2015 import simulate_raster
 
-    # record the spikes of 300 random neurons only (a full raster of 10^4 neurons would take GBs)
-    idx = np.sort(np.random.default_rng(0).choice(N, size=min(300, N), replace=False))
-    net = RasterSubset(QIFNetwork.from_fre(fre, N=N), jnp.asarray(idx))
-    every = int(round(1e-3 / dt))  # record the network every 1e-3 time units
-    t = time.perf_counter()
-    micro = jaxpop.simulate(net, t_end, dt, t0=t0, key=key, drive=drive, record=("r", "v", "spikes"),
-                            record_every=every)
-    jax.block_until_ready(micro.data)
-    wall = time.perf_counter() - t
+    # record the spikes of 300 random neurons only (a full raster of 10^4 neurons would take GBs),
+    # the network every 1e-3 time units
+    micro, _, wall = simulate_raster(QIFNetwork.from_fre(fre, N=N), t0=t0, t_end=t_end, dt=dt, key=key, drive=drive,
+                                     every=int(round(1e-3 / dt)), n_raster=300, raster_seed=0)
     ts = np.asarray(micro.ts)
     centres = ts - micro.bin_width / 2  # the network's r is averaged over (ts - bin, ts]
     macro = jaxpop.solve(fre, t_end, t0=t0, drive=drive, ts=centres)
@@ -81,13 +80,9 @@ def _protocol(name, drive, t0, t_end, N, dt, key, fixed_point):
     )
 
 
-def _figure(runs, path: Path, n_raster=300):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(4, 2, sharex="col", figsize=(9, 7), gridspec_kw={"height_ratios": [2, 2, 3, 1]})
+def _plot(runs, outdir: Path, name: str):
+    fig = figure(figsize=(9, 7))
+    axes = fig.subplots(4, 2, sharex="col", gridspec_kw={"height_ratios": [2, 2, 3, 1]})
     for col, run in enumerate(runs):
         ts = run["ts"]
         ax = axes[0, col]
@@ -109,8 +104,7 @@ def _figure(runs, path: Path, n_raster=300):
     fig.suptitle("QIF network (N = %d) vs exact firing-rate equations — Montbrió, Pazó & Roxin 2015, Fig. 2"
                  % runs[0]["N"], fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, outdir, name, dpi=130)
 
 
 def run(outdir: Path, *, quick: bool = False) -> dict:
@@ -134,7 +128,7 @@ def run(outdir: Path, *, quick: bool = False) -> dict:
         _protocol("sinusoid I = 3 sin(pi t / 20)", jaxpop.Sinusoid(3.0, np.pi / 20), *t_sin, N, dt,
                   jax.random.fold_in(key, 1), low),
     ]
-    _figure(runs, outdir / "demo_mpr_fig2.png")
+    _plot(runs, outdir, "demo_mpr_fig2.png")
 
     numbers = {"N": N, "dt": dt, "fixed_point_error": fp_err}
     print(f"\n  NRMSE = RMS(network - FRE) / std(FRE) over t > 0; r smoothed over {SMOOTH:g} (App. A)")
@@ -160,5 +154,5 @@ def run(outdir: Path, *, quick: bool = False) -> dict:
               f"vs finite-N FREs {'met' if corrected else 'NOT met'}; fixed points <= 1e-6 "
               f"{'met' if fp_err <= 1e-6 else 'NOT met'}")
     print(f"  figure: {outdir / 'demo_mpr_fig2.png'}")
-    (outdir / "demo_numbers.json").write_text(json.dumps(numbers, indent=2))
+    write_numbers(outdir, "demo_numbers.json", numbers, strict=False)
     return numbers

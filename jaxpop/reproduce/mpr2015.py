@@ -28,9 +28,7 @@ neurons*, Phys. Rev. X 5, 021028 (2015), doi:10.1103/PhysRevX.5.021028.
 from __future__ import annotations
 
 import functools
-import json
 import time
-from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -41,6 +39,8 @@ import jaxpop
 from jaxpop.analysis.rates import nrmse, smooth_rate
 from jaxpop.core.model import AbstractModel
 from jaxpop.micro import QIFNetwork
+from jaxpop.reproduce._common import figure as _figure
+from jaxpop.reproduce._common import save_figure, write_numbers
 
 #: Parameters of Fig. 1(d) and Fig. 2.
 ETA_BAR, J, DELTA = -5.0, 15.0, 1.0
@@ -52,6 +52,10 @@ COARSE = 0.2
 N_RASTER = 300
 #: Colours of the paper: network black, FREs orange, bistable region cyan, focus region grey.
 C_NET, C_FRE, C_BISTABLE, C_FOCUS = "k", "tab:orange", "#9ee3e8", "0.85"
+
+#: PNGs at 130 dpi; NaN and infinities in the JSON as Python's ``json`` writes them (``NaN``, ``Infinity``).
+_save = functools.partial(save_figure, dpi=130)
+_write_numbers = functools.partial(write_numbers, strict=False)
 
 
 # ============================================================================================
@@ -96,6 +100,23 @@ class RasterSubset(AbstractModel):
         return {"r": obs["r"], "v": obs["v"], "spikes": obs["spikes"][self.idx].astype(jnp.int8)}
 
 
+def simulate_raster(net, *, t0, t_end, dt, key, drive, every, n_raster=N_RASTER, raster_seed=0):
+    """Simulate ``net`` recording ``r``, ``v`` every ``every`` steps and the spikes of ``n_raster``
+    neurons drawn at random (``raster_seed``) through :class:`RasterSubset`.
+
+    Returns the :class:`jaxpop.Result`, the sorted indices of the recorded neurons and the wall
+    time (s) of the run.
+    """
+    n_total = int(net.n_neurons)
+    idx = np.sort(np.random.default_rng(raster_seed).choice(n_total, size=min(n_raster, n_total), replace=False))
+    model = RasterSubset(net, jnp.asarray(idx))
+    tic = time.perf_counter()
+    micro = jaxpop.simulate(model, t_end, dt, t0=t0, key=key, drive=drive, record=("r", "v", "spikes"),
+                            record_every=every)
+    jax.block_until_ready(micro.data)
+    return micro, idx, time.perf_counter() - tic
+
+
 def network_vs_fre(net, fre, drive, *, t0, t_end, dt=1e-4, key, record_dt=1e-3, smooth=SMOOTH,
                    n_raster=N_RASTER, compare_from=None, fre_y0=None, name="", raster_seed=0):
     """Simulate a QIF network and its firing-rate equations under the same drive and compare them.
@@ -133,14 +154,9 @@ def network_vs_fre(net, fre, drive, *, t0, t_end, dt=1e-4, key, record_dt=1e-3, 
     every = int(round(record_dt / dt))
     if abs(every * dt - record_dt) > 1e-9 * record_dt or every < 1:
         raise ValueError(f"record_dt={record_dt!r} must be a positive multiple of dt={dt!r}")
+    micro, idx, wall = simulate_raster(net, t0=t0, t_end=t_end, dt=dt, key=key, drive=drive, every=every,
+                                       n_raster=n_raster, raster_seed=raster_seed)
     n_total = int(net.n_neurons)
-    idx = np.sort(np.random.default_rng(raster_seed).choice(n_total, size=min(n_raster, n_total), replace=False))
-    model = RasterSubset(net, jnp.asarray(idx))
-    tic = time.perf_counter()
-    micro = jaxpop.simulate(model, t_end, dt, t0=t0, key=key, drive=drive, record=("r", "v", "spikes"),
-                            record_every=every)
-    jax.block_until_ready(micro.data)
-    wall = time.perf_counter() - tic
     macro = jaxpop.solve(fre, t_end, t0=t0, drive=drive, ts=micro.ts, y0=fre_y0)
     ts = np.asarray(micro.ts)
     r_net = np.asarray(smooth_rate(micro.r, micro.bin_width, smooth))
@@ -157,13 +173,6 @@ def network_vs_fre(net, fre, drive, *, t0, t_end, dt=1e-4, key, record_dt=1e-3, 
         nrmse_r_coarse=float(nrmse(smooth_rate(r_net, micro.bin_width, COARSE)[sel], r_fre_coarse[sel])),
         wall=wall, steps=int(round((t_end - t0) / dt)),
     )
-
-
-def _figure(*args, **kwargs):
-    """A matplotlib figure without pyplot (no global state, no backend switch)."""
-    from matplotlib.figure import Figure
-
-    return Figure(*args, **kwargs)
 
 
 def _raster(ax, run, *, sort_by_eta=False, s=0.4):
@@ -203,27 +212,6 @@ def plot_network_vs_fre(runs, *, title=None, fig=None):
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
-
-
-def _save(fig, outdir: Path, name: str) -> Path:
-    path = Path(outdir) / name
-    fig.savefig(path, dpi=130)
-    return path
-
-
-def _write_numbers(outdir: Path, name: str, numbers: dict) -> None:
-    def clean(x):
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        if isinstance(x, (np.floating, np.integer, np.bool_)):
-            return x.item()
-        if isinstance(x, np.ndarray):
-            return clean(x.tolist())
-        return x
-
-    (Path(outdir) / name).write_text(json.dumps(clean(numbers), indent=2))
 
 
 def _low_state(eta_bar=ETA_BAR, J_=J, delta=DELTA):
@@ -837,7 +825,7 @@ def fre_rate(distribution, eta_bar, J_, *, r_guess=1.0, t_end=60.0, dt=1e-2, n_e
     RK4 (:func:`jaxpop.simulate`, compiled once per distribution type) for ``t_end``, time-averaged
     over the last 10 time units."""
     dist = eqx.tree_at(lambda d: d.center, distribution, jnp.asarray(eta_bar, dtype=float))
-    fre = jaxpop.FREEnsemble(dist, J_, n_eta=n_eta, h0=J_ * r_guess)
+    fre = jaxpop.FREEnsemble(dist, J_, n_eta=n_eta, h_init=J_ * r_guess)
     every = int(round(1.0 / dt))
     res = jaxpop.simulate(fre, t_end, dt, key=jax.random.PRNGKey(0), record="r", record_every=every)
     return float(np.mean(np.asarray(res.r)[-10:]))

@@ -32,14 +32,15 @@ synapses are extra, so the recurrent network is the one NEST's reference runs si
 **References to compare with** (NEST 3.10 runs shipped with jaxpop, :func:`nest_reference`). At 0.1 scale
 (``N_scaling = K_scaling = 0.1``: 5 seeds, window [500, 1500] ms) the figure and the numbers show NEST's mean
 and SD over seeds of the rates, the CV of the ISIs and the synchrony; at full scale NEST's run of the
-benchmark (one seed). The issue's full-scale acceptance compares the rates with NEST's reference rates of
-facts §1.12 (:data:`jaxpop.presets.potjans_diesmann.FULL_MEAN_RATES`): ``rate_rel_diff_facts`` in the numbers.
+benchmark (one seed). The issue's full-scale acceptance compares the rates with the full-scale reference
+rates of NEST's ``Potjans_2014`` example (``full_mean_rates``, one full-scale NEST run;
+:data:`jaxpop.presets.potjans_diesmann.FULL_MEAN_RATES`): ``rate_rel_diff_reference`` in the numbers.
 
-Modes: **full** (``quick=False``) is the full-scale circuit (77,169 neurons, :math:`3\times10^8` synapses:
-about 3 GB, a minute to build and a few minutes per simulated second on a 2-core CPU), 0.5 s warm-up,
-1 s of statistics, 150 ms of pulse response. **quick** is the 0.1-scale circuit, 0.1 s warm-up (with the
-optimized initial voltages the start-up transient is over within ~50 ms), 1 s of statistics (the CV of the ISIs
-depends on the window's length, so it stays NEST's 1 s), 100 ms of pulse response: about 40 s on 2 cores.
+Modes: **full** (``quick=False``) is the full-scale circuit (77,169 neurons, :math:`3\times10^8` synapses,
+7 bytes each: 2.1 GB), 0.5 s warm-up, 1 s of statistics, 150 ms of pulse response. **quick** is the
+0.1-scale circuit, 0.1 s warm-up (with the optimized initial voltages the start-up transient is over within
+~50 ms), 1 s of statistics (the CV of the ISIs depends on the window's length, so it stays NEST's 1 s), 100 ms
+of pulse response. Build and run times of both modes: ``benchmarks/README.md``.
 
 The computations and the figure are public (:func:`run_microcircuit`, :func:`microcircuit_numbers`,
 :func:`population_spectra`, :func:`neuron_rates`, :func:`plot_microcircuit`, :func:`nest_reference`) for
@@ -68,7 +69,10 @@ import jaxpop
 from jaxpop.analysis import cv_isi, population_rates, synchrony
 from jaxpop.micro.microcircuit import MicrocircuitNetwork, check_dropped, spike_times
 from jaxpop.presets import potjans_diesmann as pd
-from jaxpop.reproduce.schwalger2017 import _figure, _save, _spectrum_trials, _write_numbers
+from jaxpop.reproduce._common import figure as _figure
+from jaxpop.reproduce._common import save_figure as _save  # 120 dpi
+from jaxpop.reproduce._common import write_numbers as _write_numbers
+from jaxpop.reproduce.schwalger2017 import _spectrum_trials
 
 POPULATIONS = pd.POPULATIONS
 LAYERS = ("L2/3", "L4", "L5", "L6")
@@ -237,8 +241,8 @@ def microcircuit_numbers(d, *, nperseg=256):
     if ref is not None:
         n["nest"] = {k: (dict(mean=v["mean"], sd=v["sd"]) if isinstance(v, dict) else v) for k, v in ref.items()}
         n["rate_rel_diff"] = n["rates"] / ref["rates"]["mean"] - 1
-    if d["N_scaling"] == d["K_scaling"] == 1.0:  # the acceptance: within 10 % of facts §1.12
-        n["rate_rel_diff_facts"] = n["rates"] / np.asarray(pd.FULL_MEAN_RATES) - 1
+    if d["N_scaling"] == d["K_scaling"] == 1.0:  # the acceptance: within 10 % of FULL_MEAN_RATES
+        n["rate_rel_diff_reference"] = n["rates"] / np.asarray(pd.FULL_MEAN_RATES) - 1
     if d["pulse_on"] is not None:
         on = d["pulse_on"]
         pre = _binned(d, on - 50.0, on).mean(axis=0)  # (bins, pop), trial mean

@@ -15,8 +15,9 @@ mesoscopic description (:class:`jaxpop.meso.SchwalgerMeso`); each is a target he
 * ``meso-bistable`` (:func:`bistable`): finite-size noise makes a bistable excitatory population
   hop between its low and high states; dwell-time histograms, micro vs meso;
 * ``meso-spectra`` (:func:`spectra`): power spectra of the population activity, micro vs meso,
-  for the E–I network with adaptation (facts §2.4) and the mesoscopic 8-population
-  Potjans–Diesmann circuit (facts §2.6).
+  for the E–I network with adaptation (NEST's ``gif_pop_psc_exp`` example,
+  ``pynest/examples/gif_pop_psc_exp.py``) and the mesoscopic 8-population Potjans–Diesmann
+  circuit (Schwalger's ``PDmodel_*`` scripts, ``schwalger/mesopopdyn_microcircuit``).
 
 Every target ``name(outdir, *, quick=False) -> dict`` writes ``schwalger2017_<name>.png`` and a JSON
 of its numbers into ``outdir``. ``quick=True`` shrinks trials and durations so that a target runs in
@@ -34,9 +35,7 @@ neuronal population equation*, SIAM J. Appl. Dyn. Syst. 22, 996 (2023), doi:10.1
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 from typing import ClassVar
 
 import jax
@@ -51,6 +50,9 @@ from jaxpop.core.model import AbstractModel
 from jaxpop.meso.schwalger import SchwalgerMeso
 from jaxpop.micro.gif import GIFNetwork
 from jaxpop.presets import schwalger_2017 as presets
+from jaxpop.reproduce._common import figure as _figure
+from jaxpop.reproduce._common import save_figure as _save  # 120 dpi
+from jaxpop.reproduce._common import write_numbers as _write_numbers
 
 #: Colours: microscopic black, Λ model red, naive blue, N -> infinity grey dashed.
 C_MICRO, C_MESO, C_NAIVE, C_MF = "k", "tab:red", "tab:blue", "0.45"
@@ -61,43 +63,13 @@ C_MICRO, C_MESO, C_NAIVE, C_MF = "k", "tab:red", "tab:blue", "0.45"
 # ============================================================================================
 
 
-def _figure(*args, **kwargs):
-    """A matplotlib figure without pyplot (no global state, no backend switch)."""
-    from matplotlib.figure import Figure
-
-    return Figure(*args, **kwargs)
-
-
-def _save(fig, outdir: Path, name: str) -> Path:
-    path = Path(outdir) / name
-    fig.savefig(path, dpi=120)
-    return path
-
-
-def _clean(x):
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        x = x.item()
-    if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
-    if isinstance(x, float) and not np.isfinite(x):
-        return None if np.isnan(x) else ("inf" if x > 0 else "-inf")
-    return x
-
-
-def _write_numbers(outdir: Path, name: str, numbers: dict) -> None:
-    (Path(outdir) / name).write_text(json.dumps(_clean(numbers), indent=2))
-
-
 def renewal_rate(h, *, tau_m=20.0, t_ref=4.0, lambda_0=10.0, Delta_V=2.0, V_T_star=15.0, V_reset=0.0,
                  ds=0.02, t_max=None):
     r"""Stationary rate (Hz) of a GIF neuron without adaptation at constant input potential ``h`` (mV).
 
-    Renewal theory (facts §6.1): after the refractory period :math:`u(s) = h + (u_r - h)e^{-s/\tau_m}`,
-    hazard :math:`\rho(s) = c\,e^{(u(s) - u_{th})/\Delta_u}`, survivor :math:`S = e^{-\int\rho}` and
+    Renewal theory (the stationary rate of Schwalger et al. 2017, see the module references): after
+    the refractory period :math:`u(s) = h + (u_r - h)e^{-s/\tau_m}`, hazard
+    :math:`\rho(s) = c\,e^{(u(s) - u_{th})/\Delta_u}`, survivor :math:`S = e^{-\int\rho}` and
     :math:`r_0 = 1/(t_{ref} + \int_0^\infty S\,ds)`. Trapezoid rule on ``s`` up to ``t_max`` (default
     :math:`20\tau_m`, where :math:`u = h` to :math:`e^{-20}`), plus the exact exponential tail
     :math:`S(t_{max})/\rho(t_{max})`. ``h`` may be an array.
@@ -135,13 +107,14 @@ def _mean_se(x):
 # meso-step: micro vs Λ vs naive vs N -> infinity for a step stimulus
 # ============================================================================================
 
-#: Step of facts §2.7b: +15 mV at 0.7 s into the uncoupled adapting population (N = 500).
+#: Step of Schwalger's ``uncoupled_py/lif_adap.py`` (``schwalger/mesopopdyn_gif``, the code of Schwalger et al.
+#: 2017): +15 mV at 0.7 s into the uncoupled adapting population (N = 500).
 STEP_AMPLITUDE, STEP_ON = 15.0, 700.0
 
 
 def step_comparison(*, trials=20, t0=-2000.0, t_end=3500.0, dt_micro=0.2, dt_meso=1.0, seed=0,
                     params: GIFParams | None = None):
-    r"""Simulate the four levels of description under the step of facts §2.7b.
+    r"""Simulate the four levels of description under the step of Schwalger's ``lif_adap.py``.
 
     Population: :func:`jaxpop.presets.schwalger_2017.uncoupled_adapting` (N = 500, one adaptation
     kernel with :math:`\tau_\theta` = 1 s), step of +15 mV at 0.7 s. The run starts at ``t0 < 0``
@@ -266,7 +239,7 @@ def plot_step(d, numbers, avg, *, fig=None, show=(0.0, None)):
 
 
 def step(outdir, *, quick=False) -> dict:
-    """``meso-step``: micro vs Λ vs naive vs N -> infinity for a step stimulus (facts §2.7b)."""
+    """``meso-step``: micro vs Λ vs naive vs N -> infinity for a step stimulus (Schwalger's ``lif_adap.py``)."""
     tic = time.perf_counter()
     if quick:
         d = step_comparison(trials=3, t0=-300.0, t_end=1300.0, dt_micro=0.5)
@@ -330,7 +303,7 @@ class HittingTime(AbstractModel):
 
 
 def mass_params(N: int = 20, mu: float = 12.0) -> GIFParams:
-    """Uncoupled GIF population without adaptation (facts §2.7b otherwise): N neurons, μ = 12 mV."""
+    """Uncoupled GIF population without adaptation (Schwalger's ``lif_adap.py`` otherwise): N neurons, μ = 12 mV."""
     return GIFParams(N, mu=mu, tau_m=20.0, t_ref=4.0, lambda_0=10.0, Delta_V=2.0, V_T_star=10.0, V_reset=0.0,
                      J=0.0, p=1.0, delay=1.0)
 
@@ -349,7 +322,7 @@ def cir_extinction(t, *, x0, r0, N):
 
 
 def cir_lecture(t, *, x0, r0, N):
-    """The lecture's form :math:`e^{-x_0/(\\sigma^2 t)}`, :math:`\\sigma^2 = r_0/N` (for comparison)."""
+    r"""The lecture's form :math:`e^{-x_0/(\sigma^2 t)}`, :math:`\sigma^2 = r_0/N` (for comparison)."""
     t = np.asarray(t, dtype=float)
     return np.where(t > 0, np.exp(-x0 * N / (r0 * np.where(t > 0, t, 1.0))), 0.0)
 
@@ -491,7 +464,8 @@ def mass(outdir, *, quick=False) -> dict:
 # meso-bistable: finite-size noise makes a bistable population hop
 # ============================================================================================
 
-#: One excitatory population: w = tau_m J p N = 0.5 mV/Hz of recurrent feedback; otherwise as facts §2.4 (no adaptation).
+#: One excitatory population: w = tau_m J p N = 0.5 mV/Hz of recurrent feedback; otherwise as NEST's
+#: gif_pop_psc_exp example (no adaptation).
 BISTABLE = dict(N=100, mu=11.5, w=0.5, Delta_V=2.0, tau_m=20.0, t_ref=4.0, lambda_0=10.0, V_T_star=15.0,
                 V_reset=0.0, tau_syn=3.0, delay=1.0)
 
@@ -720,8 +694,9 @@ def _spectrum_trials(A, rec_ms, nperseg):
 
 
 def ei_spectra(*, trials_micro=4, trials_meso=8, t_end=8_000.0, t_warm=1_000.0, dt=0.5, nperseg=1024, seed=0):
-    r"""E–I network with adaptation (facts §2.4; no step): micro (fixed in-degree ``GIFNetwork``) and meso
-    (Λ model, binomial counts), activity in 1 ms bins after a ``t_warm`` transient; Welch spectra per trial.
+    r"""E–I network with adaptation (NEST's ``gif_pop_psc_exp`` example; no step): micro (fixed in-degree
+    ``GIFNetwork``) and meso (Λ model, binomial counts), activity in 1 ms bins after a ``t_warm`` transient;
+    Welch spectra per trial.
 
     Returns ``f`` (Hz), ``S_micro`` / ``S_meso`` (trials, pop, freq), per-trial mean rates ``rate_*``
     (trials, pop), activity variances ``var_*`` (trials, pop), a snippet of activity, and the sizes.
@@ -761,8 +736,9 @@ def band_ratios(f, S_a, S_b, bands=BANDS):
 
 
 def pd_spectra(*, trials=2, t_end=5_000.0, t_warm=200.0, dt=0.1, nperseg=1024, seed=0, scaling=1.0):
-    """Mesoscopic 8-population Potjans–Diesmann circuit (facts §2.6, no stimulus), spectra of each
-    population's activity (1 ms bins). Returns ``f``, ``S`` (trials, pop, freq), ``rate`` (trials, pop)."""
+    """Mesoscopic 8-population Potjans–Diesmann circuit (Schwalger's ``PDmodel_*`` scripts, no stimulus),
+    spectra of each population's activity (1 ms bins). Returns ``f``, ``S`` (trials, pop, freq),
+    ``rate`` (trials, pop)."""
     P = presets.potjans_diesmann_gif(scaling)
     every = int(round(1.0 / dt))
     tic = time.perf_counter()
@@ -825,7 +801,7 @@ def plot_spectra(ei, pd, numbers, *, fig=None):
         ax.set_xlabel("f [Hz]")
         ax.set_ylabel("PSD of $A_N$ [Hz]")
         rr = numbers["band_ratio_" + name][-1]
-        ax.set_title(f"E–I network §2.4, {name}: micro/meso 5–200 Hz = {rr:.3f}", fontsize=8)
+        ax.set_title(f"E–I network, {name}: micro/meso 5–200 Hz = {rr:.3f}", fontsize=8)
         ax.legend(fontsize=7, frameon=False)
     ax = fig.add_subplot(gs[2:, 0])
     ts = np.arange(1, ei["A_micro"].shape[0] + 1) * 1e-3
@@ -836,7 +812,8 @@ def plot_spectra(ei, pd, numbers, *, fig=None):
     ax.legend(fontsize=7, frameon=False)
     ax.set_title("E–I network: 1 s of activity (1 ms bins)", fontsize=8)
     if pd is None:
-        fig.suptitle("Power spectra of the population activity: E–I network (facts §2.4), micro vs meso", fontsize=9)
+        fig.suptitle("Power spectra of the population activity: E–I network (NEST's gif_pop_psc_exp example), "
+                     "micro vs meso", fontsize=9)
         return fig
     fpd = pd["f"]
     s2 = fpd > 0
@@ -857,7 +834,7 @@ def plot_spectra(ei, pd, numbers, *, fig=None):
 
 
 def spectra(outdir, *, quick=False) -> dict:
-    """``meso-spectra``: micro vs meso spectra of the E–I network (§2.4), meso spectra of the PD circuit (§2.6)."""
+    """``meso-spectra``: micro vs meso spectra of the E–I network, meso spectra of the PD circuit."""
     tic = time.perf_counter()
     if quick:
         # quick: E–I network only (the PD model's compilation alone takes ~5 s; its spectra need seconds of

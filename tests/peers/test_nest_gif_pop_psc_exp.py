@@ -1,4 +1,6 @@
-"""jaxpop's SchwalgerMeso vs NEST's ``gif_pop_psc_exp`` on the same parameters (facts §2.3, §2.4, §2.7b).
+"""jaxpop's SchwalgerMeso vs NEST's ``gif_pop_psc_exp`` on the same parameters (NEST's
+``models/gif_pop_psc_exp.cpp`` and its example ``pynest/examples/gif_pop_psc_exp.py``; Schwalger's
+``uncoupled_py/lif_adap.py`` in ``schwalger/mesopopdyn_gif``).
 
 Both simulators implement the same stochastic algorithm, so the statistics of their population
 activities must agree: stationary mean rates and variances of the activity in 1-ms bins, each with a
@@ -98,12 +100,12 @@ def compare(params, dt, t_warm, t_rec, seed=1):
 
 
 def test_uncoupled_adapting_population():
-    # facts §2.7b without the step, meso dt = 1 ms as in Schwalger's script
+    # Schwalger's uncoupled_py/lif_adap.py without the step, meso dt = 1 ms as in that script
     compare(schwalger_2017.uncoupled_adapting(), dt=1.0, t_warm=1000.0, t_rec=4000.0)
 
 
 def test_ei_network_with_adaptation():
-    # facts §2.4 (h = 0.5 ms, N = (800, 200)) without the stimulus step
+    # NEST's pynest/examples/gif_pop_psc_exp.py (h = 0.5 ms, N = (800, 200)) without the stimulus step
     compare(schwalger_2017.ei_network(adaptation=True), dt=0.5, t_warm=1000.0, t_rec=4000.0)
 
 
@@ -117,7 +119,8 @@ def test_long_runs(make, dt):
 
 @pytest.mark.slow
 def test_potjans_diesmann_meso_rates():
-    # Issue 3 acceptance: the 8-population mesoscopic Potjans-Diesmann model of facts §2.6 (no adaptation,
+    # Issue 3 acceptance: the 8-population mesoscopic Potjans-Diesmann model of Schwalger's
+    # PDmodel_* scripts (schwalger/mesopopdyn_microcircuit; no adaptation,
     # full scale, dt = 0.1 ms, 10 s of biological time) gives the rates of NEST gif_pop_psc_exp within 2 %,
     # and within Z = 4 combined standard errors (19 batches of 500 ms after a 500-ms transient per simulator;
     # the transient of this network without adaptation lasts a few tau_m = 10 ms). The 2 % is resolved:

@@ -128,7 +128,8 @@ def _compare(sj, sn, z=4.0):
 
 @pytest.mark.parametrize("adaptation", [False, True], ids=["renewal", "adaptation"])
 def test_uncoupled_population_matches_nest(adaptation):
-    # the §2.4 neuron (tau_sfa = 100 ms, q_sfa = 10 mV for the adapting one), no coupling (p = 0);
+    # the neuron of NEST's gif_pop_psc_exp example (tau_sfa = 100 ms, q_sfa = 10 mV for the adapting one),
+    # no coupling (p = 0);
     # 4 s at dt = 0.5 ms, rates / Fano factors of counts in 20-ms windows, SE over 200-ms blocks
     kw = dict(tau_sfa=[100.0], q_sfa=[10.0]) if adaptation else {}
     P = GIFParams(400, mu=20.0, tau_m=20.0, t_ref=4.0, lambda_0=10.0, Delta_V=2.5, V_T_star=15.0, V_reset=0.0,
@@ -140,7 +141,7 @@ def test_uncoupled_population_matches_nest(adaptation):
 
 
 def ei_params(N=(800, 200)):
-    """facts §2.4 E-I network with two adaptation kernels (no stimulus step)."""
+    """E-I network of NEST's ``gif_pop_psc_exp`` example, two adaptation kernels (no stimulus step)."""
     J, g = 0.3, 5.0
     return GIFParams(N, mu=24.0, tau_m=20.0, t_ref=4.0, lambda_0=10.0, Delta_V=2.5, V_T_star=15.0, V_reset=0.0,
                      tau_sfa=[100.0, 1000.0], q_sfa=[10.0, 1.0], J=[[J, -g * J], [J, -g * J]], p=0.2,

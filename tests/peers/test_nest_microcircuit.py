@@ -14,7 +14,8 @@ rate varies by up to 5 % between realisations (NEST, 13 seeds: L2/3E 3.6 %, L5E 
 and L6E); one run per side (SD of the difference up to 7.5 %) would not be a fair test.
 
 DC background: at 0.1 scale every population but L6I receives less DC than the rheobase (375 pA; the scaling
-compensation subtracts (1 - sqrt(0.1)) of the inhibition-dominated mean recurrent input, facts §1.10 item 6), so
+compensation subtracts (1 - sqrt(0.1)) of the inhibition-dominated mean recurrent input: Remark 3 of the
+INM-6 ``microcircuit-PD14-model`` model description, after van Albada, Helias & Diesmann 2015), so
 the silent state is absorbing and only L6I fires, regularly, at ~3.46 Hz; both simulators must show exactly that.
 """
 

@@ -28,7 +28,9 @@ For every case:
    models, and stochastic ones in a reparameterised mode with a fixed key), it agrees with central
    differences.
 3. **Trials** (:func:`test_trials`): trial ``i`` of ``trials=3`` is the single run with key
-   ``split(key, 3)[i]``.
+   ``split(key, 3)[i]``. This is the engine's vmap over keys, the same code for every model except where a
+   model batches its own trials (the microcircuit's custom vmap rule): the default part runs it for the
+   microcircuit, ``-m slow`` for every case (each costs a compilation).
 4. **Structure** (:func:`test_structure_is_refused`): every static field of the model and of the modules
    it holds, and every integer array, is refused by a sweep with a ``ValueError`` naming the field as
    structure; and no leaf is a loose Python float (sweepable, but invisible to ``parameters``).
@@ -37,9 +39,10 @@ For every case:
    (jitted, vmapped) sweep.
 6. **Completeness** (:func:`test_every_model_has_a_case`).
 
-The default part runs every check for one case of every class (all its parameters swept), a few checks of
-some more cases (``Case.default``), and the structure check of every case; ``pytest -m slow`` runs the rest
-(every check of every case, and the one-field sweeps). Known violations are strict xfails (``Case.xfail``).
+The default part runs the sweep, gradient and structure checks for the primary case of every class (all its
+parameters swept; the trials check for the microcircuit), some checks of more cases (``Case.default``) and
+checks 5 and 6; ``pytest -m slow`` runs the rest (every check of every case, and the one-field sweeps).
+Known violations are strict xfails (``Case.xfail``).
 Comparisons are in float64 (jaxpop enables x64 at import), to :data:`TOL`; the microcircuit computes in
 float32 and is compared to ``Case.tol = 1e-5``.
 """
@@ -113,7 +116,7 @@ class Case:
     xfail: dict = dataclasses.field(default_factory=dict)
     #: the checks ("sweep", "grad", "trials") of this case in the default part; the others run with `-m slow`.
     #: The structure check is in the default part unless this is empty.
-    default: tuple[str, ...] = ("sweep", "grad", "trials")
+    default: tuple[str, ...] = ("sweep", "grad")
 
 
 def _squeeze(ov):
@@ -396,7 +399,7 @@ def _case_list():
         Case("HawkesMeso-gaussian-relu", build=_hawkes_builder(HawkesMeso, dict(N=(200, 100)), counts="gaussian"),
              fd="params.mu", **_RELU, **_HMESO),
         Case("HawkesMeso-mean_field-sigmoid", build=_hawkes_builder(HawkesMeso, dict(N=(200, 100), **_SIGMOID),
-             counts="mean_field"), fd="params.mu", default=("sweep", "grad"), **_SIGMOID_UNUSED, **_HMESO),
+             counts="mean_field"), fd="params.mu", **_SIGMOID_UNUSED, **_HMESO),
         Case("HawkesMeso-poisson", build=_hawkes_builder(HawkesMeso, dict(N=(200, 100)), counts="poisson"),
              no_fd=_HARD, default=(), **_RELU, **_HMESO),
         Case("HawkesMeso-binomial", build=_hawkes_builder(HawkesMeso, dict(N=(200, 100)), counts="binomial"),
@@ -410,7 +413,7 @@ def _case_list():
                             "has no differentiation rule; gradients need surrogate= (as documented; the surrogate "
                             "case), but the exact mode should fail with a clear message or differentiate the "
                             "continuous paths (V, I through the weights)", ValueError)},
-             **_MC),
+             default=("sweep", "grad", "trials"), **_MC),
         Case("Microcircuit-surrogate", build=_mc_builder(surrogate=2.0), no_effect=_NO_THALAMUS,
              no_fd="spike-triggered surrogate derivative of a hard threshold (compared with trial-averaged finite "
                    "differences in tests/test_microcircuit_gradients.py); finiteness only", default=(), **_MC),
@@ -501,20 +504,21 @@ def _built(case: Case, path: str, field, v: float):
 
 
 def _check_points(case: Case, sw, paths, vals):
-    """Point ``2k + j`` of the sweep ``sw`` holds parameter ``paths[k]`` at ``vals[k][j]``."""
+    """Point ``2k + j`` of the sweep ``sw`` holds parameter ``paths[k]`` at ``vals[k][j]``: it equals the model built
+    with that value, run with the point's key ``fold_in(key, 2k + j)``, and it differs from the model built with the
+    other value, run with the same key."""
     base = _base(case)
     fields = parameters(base)
     for k, path in enumerate(paths):
         models = [_built(case, path, fields[path], v) for v in vals[k]]
         for j in range(2):
             i = 2 * k + j
-            point = {name: np.asarray(sw.data[name])[i] for name in case.record}
             key_i = jax.random.fold_in(KEY, i)
+            point = {name: np.asarray(sw.data[name])[i] for name in case.record}
             _close(point, _run(case, models[j], key_i), f"{case.id}: sweep of {path} = {vals[k][j]} (point {i}) vs "
                                                          "the model built with it", case.tol)
             if j == 0:  # the other value, same key: the parameter must change the output
-                other = _run(case, models[1], key_i)
-                differs = _differ(point, other, case.tol)
+                differs = _differ(point, _run(case, models[1], key_i), case.tol)
                 if path in case.no_effect:
                     assert not differs, f"{case.id}: {path} is listed as without effect, but it changes the output"
                 else:
@@ -569,7 +573,9 @@ def test_sweep_matches_build(case):
         _check_points(case, sw, [p], [v])
 
 
-_PRIMARY = [c for c in CASES if set(c.default) == {"sweep", "grad", "trials"}]  # one per class
+# the primary case of every class: the first one whose sweep and gradient checks are in the default part
+_PRIMARY = [c for n, c in enumerate(CASES) if {"sweep", "grad"} <= set(c.default)
+            and not any(d.cls is c.cls and {"sweep", "grad"} <= set(d.default) for d in CASES[:n])]
 
 
 @pytest.mark.parametrize("case", _params(_PRIMARY, "slow-only"))
@@ -634,6 +640,7 @@ def test_gradients(case):
 
 @pytest.mark.parametrize("case", _params(CASES, "trials"))
 def test_trials(case):
+    """Trial i of ``simulate(model, trials=3)`` is the single run with ``split(key, 3)[i]`` (module docs, check 3)."""
     model = _base(case)
     batch = _run(case, model, KEY, trials=3)
     keys = jax.random.split(KEY, 3)

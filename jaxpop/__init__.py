@@ -18,7 +18,7 @@ import os as _os
 if _os.environ.get("JAXPOP_X64", "1") != "0":
     _jax.config.update("jax_enable_x64", True)
 
-from . import analysis, macro, meso, micro, plot  # noqa: E402
+from . import analysis, fit, io, macro, meso, micro, plot  # noqa: E402
 from .core import distributions, drives, spikes  # noqa: E402
 from .core.distributions import Delta, Gaussian, Lorentzian, Uniform  # noqa: E402
 from .core.drives import Constant, Piecewise, Sinusoid, Step  # noqa: E402
@@ -35,5 +35,5 @@ __all__ = [
     "drives", "spikes", "distributions", "Constant", "Step", "Sinusoid", "Piecewise",
     "Lorentzian", "Uniform", "Gaussian", "Delta",
     "MontbrioPazoRoxin", "FREEnsemble", "WilsonCowan",
-    "macro", "meso", "micro", "analysis", "plot",
+    "macro", "meso", "micro", "analysis", "plot", "fit", "io",
 ]

@@ -444,3 +444,21 @@ def test_two_population_rates_micro_and_meso():
         assert abs(m - r[a]) < Z * se, (a, m, r[a], se)
         (m1, s1), (m2, s2) = _mean_se(out["micro"][:, a]), _mean_se(out["binomial"][:, a])
         assert abs(m1 - m2) < Z * np.hypot(s1, s2), (a, m1, m2)
+
+
+def test_gumbel_count_window_is_sized_from_N():
+    # mode='gumbel' used a fixed window of +-32 counts: at N f dt = 20000 x 10 Hz x 1 ms = 200 expected counts
+    # (sd 14) it raised "increase `support`" and HawkesMeso had no such argument. The window is now
+    # count_support(N) (or support=), and its run-time mass check (1e-6) is active: a run that returns had a
+    # window that covered the count law. J = 0 and h at its fixed point: the 2000 counts are independent, so
+    # the mean rate is within 4 SE (SE from the run's own SD) of f(mu) = 10 Hz (measured: 0.9 SE).
+    p = HawkesParams(20000, mu=10.0, J=0.0)
+    model = HawkesMeso(p, counts="poisson", mode="gumbel", init="mean_field", dt=1.0)
+    assert model.support == jaxpop.spikes.count_support(20000, "poisson")
+    A = np.asarray(jaxpop.simulate(model, 2000.0, 1.0, key=jax.random.PRNGKey(0)).A)
+    assert abs(A.mean() - 10.0) < 4 * A.std() / np.sqrt(A.size), A.mean()
+    narrow = HawkesMeso(p, counts="poisson", mode="gumbel", init="mean_field", dt=1.0, support=32)
+    with pytest.raises(Exception, match="increase `support`"):
+        jax.block_until_ready(jaxpop.simulate(narrow, 20.0, 1.0, key=jax.random.PRNGKey(0)).A)
+    with pytest.raises(ValueError, match="support must be a positive integer"):
+        HawkesMeso(p, mode="gumbel", dt=1.0, support=0)

@@ -59,7 +59,8 @@ def test_a_spike_arrives_after_its_delay_with_the_psc_kernel():
 
 
 def test_refractory_clamp_and_reset():
-    net = MicrocircuitNetwork(_quiet(I_dc=1000.0), dt=DT)  # suprathreshold: regular firing
+    c = _quiet(I_dc=1000.0)  # suprathreshold: regular firing, every neuron in the same step
+    net = MicrocircuitNetwork(c, dt=DT, max_spikes=int(np.sum(c.N)))  # (no synapses: a buffer of all neurons)
     res = jaxpop.simulate(net, 50.0, DT, key=jax.random.PRNGKey(0), record=("V", "spikes"))
     s, V = np.asarray(res["spikes"])[:, 0], np.asarray(res["V"])[:, 0]
     first = int(np.argmax(s))
@@ -74,10 +75,17 @@ def test_refractory_clamp_and_reset():
 def test_buffer_overflow_is_reported_not_silent():
     c = dataclasses.replace(pd.microcircuit(0.01, 0.01, background="dc"), V0_mean=np.full(8, -40.0), V0_sd=np.zeros(8))
     net = MicrocircuitNetwork(c, dt=DT, max_spikes=4)
-    res = jaxpop.simulate(net, 1.0, DT, key=jax.random.PRNGKey(0), record="dropped")
-    assert np.asarray(res["dropped"])[-1] > 0
+    # every neuron starts above threshold: far more than 4 spikes in the first step
+    assert int(jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0))).spike_ids.shape[0]) == 4
+    # the run raises when it ends (the model's final check), eagerly, under jit and vmapped over trials
+    run = lambda **kw: jaxpop.simulate(net, 1.0, DT, key=jax.random.PRNGKey(0), record="A", **kw)
+    for call in (run, jax.jit(run), lambda: run(trials=2)):
+        with pytest.raises(Exception, match="exceeded the buffers .*max_spikes=4"):
+            jax.block_until_ready(call()["A"])
+    # a recorded count is checked too
     with pytest.raises(RuntimeError, match="exceeded the buffers"):
-        check_dropped(res)
+        check_dropped({"dropped": np.array([0, 3, 3])})
+    check_dropped({"dropped": np.zeros(3, int)})
 
 
 # NEST 3.10 iaf_psc_exp, the same configuration, mean over 5 network seeds (benchmarks/results/nest_microcircuit_0.1.json,

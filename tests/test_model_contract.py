@@ -26,7 +26,8 @@ For every case:
    :func:`jaxpop.simulate` with respect to the whole model gives a finite gradient for every parameter,
    and, for one parameter per case where the output is a smooth function of the parameters (deterministic
    models, and stochastic ones in a reparameterised mode with a fixed key), it agrees with central
-   differences.
+   differences. A model that refuses differentiation by design (the microcircuit without ``surrogate=``)
+   must raise a ``ValueError`` that names the way out (``Case.grad_error``), never an internal JAX error.
 3. **Trials** (:func:`test_trials`): trial ``i`` of ``trials=3`` is the single run with key
    ``split(key, 3)[i]``. This is the engine's vmap over keys, the same code for every model except where a
    model batches its own trials (the microcircuit's custom vmap rule): the default part runs it for the
@@ -112,6 +113,8 @@ class Case:
     no_fd: str = ""
     #: tolerance of "equal" (sweep point vs built model, trial i vs single run); float64 models: TOL
     tol: float = TOL
+    #: a model that refuses differentiation by design: the regex of its ValueError (checked instead of the gradient)
+    grad_error: str = ""
     #: check ("sweep", "grad", "trials", "structure") -> reason: a known contract violation (strict xfail)
     xfail: dict = dataclasses.field(default_factory=dict)
     #: the checks ("sweep", "grad", "trials") of this case in the default part; the others run with `-m slow`.
@@ -339,9 +342,10 @@ _MC = dict(
         # that keep it avoid a recompilation per built model (another window would give the same numbers)
         "K_ext": (44.0, 36.0), "bg_rate": (7.5, 7.0),
         "I_dc": (150.0, 50.0),  # 0.9x / 0.8x change V by less than 0.1 mV in 2 ms: too close to float32 round-off
-        "V0_mean": (-56.0, -54.0), "V0_sd": (8.0, 6.0), "th_rate": (100.0, 80.0),
+        "V0_mean": (-56.0, -54.0), "V0_sd": (8.0, 6.0),
     })
-_NO_THALAMUS = {"th_rate": "thalamus off (n_th = 0): th_rate is unused (and built as 0); covered by the thalamus case"}
+_MC_TH = {**_MC, "values": {**_MC["values"], "th_rate": (100.0, 80.0)}}  # th_rate exists with a thalamus only
+_MC_NO_GRAD = r"MicrocircuitNetwork\(surrogate=None\) cannot be differentiated.*surrogate=2\.0"
 
 
 _MESO = dict(cls=SchwalgerMeso, t_end=10.0, dt=0.5, record=("A", "A_bar", "V_free", "mass"))
@@ -407,18 +411,14 @@ def _case_list():
         Case("HawkesMeso-binomial-gumbel", build=_hawkes_builder(HawkesMeso, dict(N=(200, 100)), counts="binomial",
              mode="gumbel"), no_fd=_GUMBEL, default=(), **_RELU, **_HMESO),
         # ---- micro: the Potjans-Diesmann microcircuit
-        Case("Microcircuit-exact", build=_mc_builder(), no_fd=_HARD, no_effect=_NO_THALAMUS,
-             xfail={"grad": ("MicrocircuitNetwork without surrogate= cannot be differentiated (JAX: 'Linearization "
-                            "failed ...'): its event propagation is a jax.custom_batching.custom_vmap function, which "
-                            "has no differentiation rule; gradients need surrogate= (as documented; the surrogate "
-                            "case), but the exact mode should fail with a clear message or differentiate the "
-                            "continuous paths (V, I through the weights)", ValueError)},
+        # exact mode: its event loop has a run-time length, so differentiation raises and names surrogate=
+        Case("Microcircuit-exact", build=_mc_builder(), no_fd=_HARD, grad_error=_MC_NO_GRAD,
              default=("sweep", "grad", "trials"), **_MC),
-        Case("Microcircuit-surrogate", build=_mc_builder(surrogate=2.0), no_effect=_NO_THALAMUS,
+        Case("Microcircuit-surrogate", build=_mc_builder(surrogate=2.0),
              no_fd="spike-triggered surrogate derivative of a hard threshold (compared with trial-averaged finite "
                    "differences in tests/test_microcircuit_gradients.py); finiteness only", default=(), **_MC),
-        Case("Microcircuit-thalamus", build=_mc_builder(thalamus=True), no_fd=_HARD,
-             xfail={"grad": ("as Microcircuit-exact", ValueError)}, default=(), **_MC),
+        Case("Microcircuit-thalamus", build=_mc_builder(thalamus=True), no_fd=_HARD, grad_error=_MC_NO_GRAD,
+             default=(), **_MC_TH),
     ]
 
 
@@ -615,6 +615,10 @@ def test_gradients(case):
     """
     model = _base(case)
     loss = _loss(case)
+    if case.grad_error:  # refused by design: a clear error that says what to do, never JAX's internals
+        with pytest.raises(ValueError, match=case.grad_error):
+            eqx.filter_jit(eqx.filter_grad(loss))(model)
+        return
     grads = eqx.filter_jit(eqx.filter_grad(loss))(model)
     g = parameters(grads)
     assert set(g) == set(parameters(model)), f"{case.id}: gradient paths {sorted(g)} != parameters"

@@ -122,6 +122,17 @@ class AbstractModel(eqx.Module):
         """
         return ()
 
+    def final_checks(self, state: PyTree) -> tuple[tuple[jax.Array, str], ...]:
+        """Conditions on the final state of a run that make the whole run invalid (e.g. a spike or
+        event buffer that overflowed in some step, counted in the state).
+
+        Returns ``((bad, message), ...)`` like :meth:`runtime_checks`; :func:`jaxpop.simulate`
+        turns a ``bad`` condition into an error when the run ends (:func:`equinox.error_if`: eagerly
+        or under ``jit`` / ``vmap`` / ``grad``), so an overflow is never silently ignored.
+        Default: none.
+        """
+        return ()
+
 
 class AbstractODEModel(AbstractModel):
     """A deterministic model given by an ODE ``dy/dt = vector_field(t, y, drive)``.

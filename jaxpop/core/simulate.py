@@ -149,7 +149,9 @@ def _run(model, drive, key, state0, *, t0, dt, n_blocks, record_every, record, p
 
         if checkpoint:
             block = jax.checkpoint(block)
-        _, recorded = jax.lax.scan(block, state, jnp.arange(n_blocks))
+        final, recorded = jax.lax.scan(block, state, jnp.arange(n_blocks))
+        for bad, message in model.final_checks(final):  # e.g. a spike buffer that overflowed: the run is invalid
+            recorded = eqx.error_if(recorded, jnp.any(bad), f"{type(model).__name__}: {message}")
         return recorded
 
     if trials is None:

@@ -426,3 +426,90 @@ def _poisson_exact(key, mean, *, window: int = 40):
     big = jax.lax.cond(jnp.any(~small), lambda: jax.random.poisson(k_big, jnp.where(small, 1.0, mean)).astype(dtype),
                        lambda: jnp.zeros_like(mean))
     return jnp.where(small, k, big)
+
+
+# ---------------------------------------------------------------------------------------- count laws (likelihood)
+NONNEG = ("none", "clip", "reflect")
+
+
+class CountLaw(eqx.Module):
+    r"""The distribution of the population count that a model's sampler draws in one step: the seam
+    between simulation and likelihood (:mod:`jaxpop.fit`).
+
+    Families (``family``, static):
+
+    * ``'binomial'``: :math:`k \sim \mathrm{Bin}(n, p)`;
+    * ``'poisson'``: :math:`k = \min(X, u)`, :math:`X \sim \mathrm{Poisson}(\mu)`, with an upper clip
+      :math:`u` (``upper``; ``inf``: none), so :math:`P(k = u) = P(X \ge u) = P(u, \mu)`, the
+      regularised lower incomplete gamma function;
+    * ``'normal'``: :math:`k = g(X)`, :math:`X \sim \mathcal N(\mu, \sigma^2)` (the diffusion
+      approximation), with ``nonneg``: ``'none'`` (:math:`g(x) = x`), ``'clip'`` (:math:`\max(x, 0)`:
+      a point mass :math:`\Phi(-\mu/\sigma)` at 0) or ``'reflect'`` (:math:`|x|`: density
+      :math:`\phi_{\mu,\sigma}(k) + \phi_{\mu,\sigma}(-k)`), then an upper clip at ``upper`` (a point
+      mass :math:`1 - \Phi((u - \mu)/\sigma)` at :math:`u`).
+
+    :meth:`log_prob` is the log-pmf (binomial, Poisson), or the log-density of the continuous part
+    and the log-probability of the point masses (normal). ``n``, ``p``, ``mean``, ``var``, ``upper``
+    broadcast against the count.
+    """
+
+    family: str = eqx.field(static=True)
+    nonneg: str = eqx.field(static=True)
+    mean: jax.Array
+    var: jax.Array | None
+    n: jax.Array | None
+    p: jax.Array | None
+    upper: jax.Array | None
+
+    @classmethod
+    def binomial(cls, n, p):
+        p = _as_float(p)
+        return cls("binomial", "none", jnp.asarray(n, p.dtype) * p, None, jnp.asarray(n, p.dtype), p, None)
+
+    @classmethod
+    def poisson(cls, mean, upper=None):
+        mean = _as_float(mean)
+        return cls("poisson", "none", mean, None, None, None, None if upper is None else jnp.asarray(upper, mean.dtype))
+
+    @classmethod
+    def normal(cls, mean, var, *, nonneg: str = "none", upper=None):
+        if nonneg not in NONNEG:
+            raise ValueError(f"nonneg must be one of {NONNEG}, got {nonneg!r}")
+        mean = _as_float(mean)
+        return cls("normal", nonneg, mean, jnp.asarray(var, mean.dtype), None, None,
+                   None if upper is None else jnp.asarray(upper, mean.dtype))
+
+    def log_prob(self, k):
+        """Log-probability (log-density for the continuous part of ``'normal'``) of the counts ``k``."""
+        from jax.scipy.special import gammainc, xlog1py, xlogy
+        from jax.scipy.stats import norm
+
+        k = jnp.asarray(k, self.mean.dtype)
+        if self.family == "binomial":
+            n, p = self.n, self.p
+            lp = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + xlogy(k, p) + xlog1py(n - k, -p)
+            return jnp.where((k >= 0) & (k <= n), lp, -jnp.inf)
+        if self.family == "poisson":
+            mu = self.mean
+            lp = xlogy(k, mu) - mu - gammaln(k + 1)
+            if self.upper is not None:  # P(X >= u) = P(u, mu); safe where k != u (no NaN in the unused branch)
+                at = k >= self.upper
+                tail = jnp.log(gammainc(jnp.where(at, self.upper, 1.0), jnp.where(at, mu, 1.0)))
+                lp = jnp.where(at, tail, lp)
+                lp = jnp.where(k > self.upper, -jnp.inf, lp)
+            return jnp.where(k >= 0, lp, -jnp.inf)
+        # normal: the diffusion approximation
+        sd = _safe_sqrt(self.var)
+        sd = jnp.where(sd > 0, sd, jnp.finfo(self.mean.dtype).tiny)
+        z = (k - self.mean) / sd
+        lp = norm.logpdf(z) - jnp.log(sd)
+        if self.nonneg == "clip":
+            lp = jnp.where(k == 0, norm.logcdf(-self.mean / sd), lp)
+            lp = jnp.where(k < 0, -jnp.inf, lp)
+        elif self.nonneg == "reflect":
+            lp = jnp.logaddexp(lp, norm.logpdf((-k - self.mean) / sd) - jnp.log(sd))
+            lp = jnp.where(k < 0, -jnp.inf, lp)
+        if self.upper is not None:
+            lp = jnp.where(k == self.upper, norm.logcdf((self.mean - self.upper) / sd), lp)
+            lp = jnp.where(k > self.upper, -jnp.inf, lp)
+        return lp

@@ -45,6 +45,8 @@ M. Deger, W. Gerstner, PLoS Comput. Biol. 13, e1005507 (2017), doi:10.1371/journ
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -58,6 +60,14 @@ from ..core.model import AbstractModel
 from ..core.model import population_vector as _vec
 
 COUNTS = ("poisson", "binomial", "gaussian", "mean_field")
+
+
+class HawkesPre(NamedTuple):
+    """What :meth:`HawkesMeso.expected_count` predicts for a step (consumed by ``add_count``)."""
+    state: dict
+    lam: jax.Array  # expected spikes per neuron in the step
+    t: jax.Array
+    drive: Any
 NONNEG = ("clip", "reflect", "none")
 
 
@@ -77,6 +87,11 @@ class HawkesMeso(AbstractModel):
         with ``mode='gaussian'``; module docs).
     init, h_init, dt, temperature
         As :class:`jaxpop.micro.HawkesNetwork`.
+    support : int, optional
+        Half-width of the count window of ``mode='gumbel'`` (:mod:`jaxpop.spikes`; checked at run
+        time). Default :func:`jaxpop.spikes.count_support` of the largest population for the count
+        law, which covers any binomial count and any Poisson count of mean up to ``N`` (at most one
+        expected spike per neuron and step).
 
     Observables: ``A`` (Hz, averaged over recording blocks), ``n`` (population counts, summed),
     ``h`` (mV), ``rate`` (:math:`f(h)`, Hz).
@@ -93,6 +108,7 @@ class HawkesMeso(AbstractModel):
     counts: str = eqx.field(static=True)
     mode: str = eqx.field(static=True)
     nonneg: str = eqx.field(static=True)
+    support: int = eqx.field(static=True)
     init_mode: str = eqx.field(static=True)
     dt: float = eqx.field(static=True)
     n_delay: int = eqx.field(static=True)
@@ -103,7 +119,7 @@ class HawkesMeso(AbstractModel):
     default_record = ("A",)
 
     def __init__(self, params: HawkesParams, *, counts="poisson", mode="exact", nonneg="clip", init="rest", h_init=None,
-                 dt: float, temperature=_spikes.DEFAULT_TEMPERATURE):
+                 dt: float, temperature=_spikes.DEFAULT_TEMPERATURE, support: int | None = None):
         if not isinstance(params, HawkesParams):
             raise TypeError(f"params must be a HawkesParams, got {type(params).__name__}")
         if counts not in COUNTS:
@@ -119,6 +135,11 @@ class HawkesMeso(AbstractModel):
         self.init_mode = init
         self.h_init = None if h_init is None else _vec("h_init", h_init, params.n_pop)
         self.temperature = float(temperature)
+        if support is None:
+            support = _spikes.count_support(params.N, "binomial" if counts == "binomial" else "poisson")
+        elif not (isinstance(support, (int, np.integer)) and support >= 1):
+            raise ValueError(f"support must be a positive integer (count window half-width), got support={support!r}")
+        self.support = int(support)
         if not (isinstance(dt, (int, float, np.floating)) and dt > 0):
             raise ValueError(f"dt must be a positive number (ms), got dt={dt!r}")
         self.dt = float(dt)
@@ -153,14 +174,44 @@ class HawkesMeso(AbstractModel):
     def init(self, key):
         return init_state(self.params, initial_h(self.params, self.init_mode, self.h_init), self.n_delay)
 
-    def step(self, state, t, dt, drive, key):
+    def expected_count(self, state, t, dt, drive) -> HawkesPre:
+        r"""Predict: the expected spikes per neuron in the step, :math:`\lambda = f(h)\,\Delta t` (the
+        state does not change before the count is known)."""
         check_model_dt("HawkesMeso", self.dt, dt)
-        N = jnp.asarray(self.params.N, dtype=float)
         _, lam = expected_counts(self.params, state["h"], dt)  # per neuron
+        return HawkesPre(state, lam, t, drive)
+
+    def add_count(self, pre: HawkesPre, count):
+        """Condition: advance the state with the population counts ``count`` of the step."""
+        return advance(self.params, pre.state, count, pre.t, self.dt, pre.drive, np.asarray(self.d_steps))
+
+    def count_law(self, pre: HawkesPre) -> _spikes.CountLaw:
+        r"""The law the step draws the count from (the likelihood of observed counts, :mod:`jaxpop.fit`;
+        module docs): Poisson :math:`N\lambda`, binomial :math:`(N, 1 - e^{-\lambda})`, or their
+        normal approximation with the ``nonneg`` treatment."""
+        if self.counts == "mean_field":
+            raise ValueError("counts='mean_field' is deterministic: it has no count law; use 'poisson', 'binomial' "
+                             "or 'gaussian' for a likelihood")
+        N = jnp.asarray(self.params.N, dtype=pre.lam.dtype)
+        if self.counts == "binomial":
+            p = -jnp.expm1(-pre.lam)
+            if self.mode == "gaussian":
+                return _spikes.CountLaw.normal(N * p, N * p * (1 - p), nonneg=self.nonneg)
+            return _spikes.CountLaw.binomial(N, p)
+        mean = N * pre.lam
+        if self.counts == "gaussian" or self.mode == "gaussian":
+            return _spikes.CountLaw.normal(mean, mean, nonneg=self.nonneg)
+        return _spikes.CountLaw.poisson(mean)
+
+    def step(self, state, t, dt, drive, key):
+        pre = self.expected_count(state, t, dt, drive)
+        N = jnp.asarray(self.params.N, dtype=float)
+        lam = pre.lam
         if self.counts == "poisson":
-            n = _spikes.poisson(key, N * lam, mode=self.mode, temperature=self.temperature)
+            n = _spikes.poisson(key, N * lam, mode=self.mode, temperature=self.temperature, support=self.support)
         elif self.counts == "binomial":
-            n = _spikes.binomial(key, N, -jnp.expm1(-lam), mode=self.mode, temperature=self.temperature)
+            n = _spikes.binomial(key, N, -jnp.expm1(-lam), mode=self.mode, temperature=self.temperature,
+                                 support=self.support)
         elif self.counts == "gaussian":
             n = _spikes.poisson(key, N * lam, mode="gaussian")
         else:
@@ -170,7 +221,7 @@ class HawkesMeso(AbstractModel):
                 n = jnp.maximum(n, 0.0)
             elif self.nonneg == "reflect":
                 n = jnp.abs(n)
-        return advance(self.params, state, n, t, dt, drive, np.asarray(self.d_steps))
+        return self.add_count(pre, n)
 
     def observe(self, state):
         return {"A": state["A"], "n": state["n"], "h": state["h"], "rate": self.params.rate(state["h"])}

@@ -467,6 +467,27 @@ class SchwalgerMeso(AbstractModel):
         mode = "gaussian" if self.counts == "gaussian" else self.mode
         return spikes.binomial(key, N, p, mode=mode, temperature=self.temperature, support=self.support)
 
+    def count_law(self, pre: _Pre) -> spikes.CountLaw:
+        r"""The law :meth:`sample_count` draws the count from, given the expected count ``pre.n_bar``
+        (the likelihood of observed counts, :mod:`jaxpop.fit`): binomial :math:`\mathrm{Bin}(N, p)`,
+        :math:`p = \mathrm{clip}(\bar n/N, 0, 1)`; Poisson :math:`\min(\mathrm{Poisson}(\max(\bar n, 0)), N)`;
+        with ``counts='gaussian'`` or ``mode='gaussian'`` their normal approximations (same clipping).
+        Sampling modes ``'gumbel'`` / ``'straight_through'`` draw relaxations of the same law."""
+        if self.variant == "mean_field":
+            raise ValueError("variant='mean_field' is deterministic (n = n_bar): it has no count law; use "
+                             "'lambda' or 'naive' for a likelihood")
+        n_bar = pre.n_bar
+        N = jnp.asarray(self.params.N, dtype=n_bar.dtype)
+        if self.counts == "poisson":
+            mean = jnp.clip(n_bar, 0.0, None)
+            if self.mode == "gaussian":
+                return spikes.CountLaw.normal(mean, mean, nonneg="clip", upper=N)
+            return spikes.CountLaw.poisson(mean, upper=N)
+        p = jnp.clip(n_bar / N, 0.0, 1.0)
+        if self.counts == "gaussian" or self.mode == "gaussian":
+            return spikes.CountLaw.normal(N * p, N * p * (1 - p))
+        return spikes.CountLaw.binomial(N, p)
+
     def step(self, state, t, dt, drive, key):
         pre = self.expected_count(state, t, dt, drive)
         return self.add_count(pre, self.sample_count(key, pre.n_bar))

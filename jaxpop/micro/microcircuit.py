@@ -296,7 +296,22 @@ def _propagator(chunk: int, P: int):
                         vals.reshape((A * B,) + vals.shape[2:]), conn)
         return out.reshape(ring.shape), True
 
-    return propagate
+    # the loop over a dynamic number of events has no derivative (reverse mode needs static shapes): say so
+    # by name instead of JAX's "Linearization failed"
+    guarded = jax.custom_jvp(propagate)
+
+    @guarded.defjvp
+    def _no_jvp(primals, tangents):
+        raise ValueError(NOT_DIFFERENTIABLE)
+
+    return guarded
+
+
+NOT_DIFFERENTIABLE = (
+    "MicrocircuitNetwork(surrogate=None) cannot be differentiated: its exact, event-driven propagation loops over "
+    "a number of synapse events known only at run time. Build the network with surrogate=<width in mV> (e.g. "
+    "surrogate=2.0: same forward run, spike-triggered surrogate derivative, events through a static buffer of "
+    "max_events) to take gradients.")
 
 
 # ---------------------------------------------------------------------------------------------- network model
@@ -340,7 +355,9 @@ class MicrocircuitNetwork(AbstractModel):
     thalamic neurons) are laid out by (source, target population) segment and their events are scatter-added
     into the ring buffer at ``(head + delay) mod D`` in chunks of ``event_chunk``, in a loop whose length
     follows the number of events; vmapped trials pool their events in one loop (a custom batching rule). Spikes
-    beyond ``max_spikes`` are counted in ``state.dropped``; :func:`check_dropped` raises if any were — nothing
+    beyond ``max_spikes`` (and, with ``surrogate``, events beyond ``max_events``) are counted in
+    ``state.dropped``, and :func:`jaxpop.simulate` raises at the end of a run in which any were (the
+    :meth:`final_checks` of the model; :func:`check_dropped` checks a recorded ``"dropped"``) — nothing
     is dropped silently. The connectivity is a field of the model, so every vmapped trial shares it.
 
     **Background**: per neuron a Poisson count of mean :math:`\nu_{bg}K_{ext}h` per step (exact sampler),
@@ -348,7 +365,8 @@ class MicrocircuitNetwork(AbstractModel):
     ``N_th`` sources, each an independent Poisson train of ``th_rate`` during the pulse (spike counts per step,
     multiplicity weighting the PSC as in NEST's parrot neurons).
 
-    **Gradients** (``surrogate=width``, mV): the forward pass is unchanged (hard threshold); the backward pass
+    **Gradients** (``surrogate=width``, mV; without it, differentiation raises a ``ValueError`` that says
+    so): the forward pass is unchanged (hard threshold); the backward pass
     uses the spike-triggered escape-noise derivative :math:`\partial s/\partial V := s/\Delta` with
     :math:`\Delta` = ``width``: for a neuron with exponential escape noise, hazard
     :math:`\rho \propto e^{(V - V_{th})/\Delta}`, the expected spike count changes as
@@ -379,7 +397,7 @@ class MicrocircuitNetwork(AbstractModel):
     K_ext: jax.Array  # (N,) external in-degree of each neuron
     bg_rate: jax.Array  # Hz per external synapse
     w_ext: jax.Array  # pA
-    th_rate: jax.Array  # Hz
+    th_rate: jax.Array | None  # Hz; None without a thalamus
     V0_mean: jax.Array
     V0_sd: jax.Array
     neuron: LIFParams
@@ -428,7 +446,7 @@ class MicrocircuitNetwork(AbstractModel):
         self.bg_rate = jnp.asarray(config.bg_rate, jnp.float32)
         self.w_ext = jnp.asarray(config.w_ext, jnp.float32)
         self.n_th = int(conn.n_sources - n_total)
-        self.th_rate = jnp.asarray(config.th_rate if self.n_th else 0.0, jnp.float32)
+        self.th_rate = jnp.asarray(config.th_rate, jnp.float32) if self.n_th else None  # no unread parameter
         self.th_window = (float(config.th_start), float(config.th_start + config.th_duration))
         self.V0_mean = jnp.asarray(config.V0_mean[pop], jnp.float32)
         self.V0_sd = jnp.asarray(config.V0_sd[pop], jnp.float32)
@@ -462,6 +480,12 @@ class MicrocircuitNetwork(AbstractModel):
     def check_dt(self, dt):
         if abs(float(dt) - self.dt) > 1e-12 * self.dt:
             raise ValueError(f"dt = {dt} differs from the dt = {self.dt} ms this network was built for")
+
+    def final_checks(self, state):
+        return ((state.dropped > 0,
+                 f"spikes or synapse events exceeded the buffers (max_spikes={self.max_spikes}, "
+                 f"max_events={self.max_events}) in some step: the run is invalid; build the network with larger "
+                 "max_spikes / max_events (record 'dropped' to see how many were lost)"),)
 
     def observable_dims(self):
         return {"A": ("population",), "spikes": ("neuron",), "spike_ids": ("slot",), "V": ("neuron",), "dropped": ()}

@@ -337,6 +337,7 @@ def test_spike_raster_is_decimation_invariant():
     np.testing.assert_allclose(float(np.sum(coarse.r)) * 50 * coarse.bin_width, len(n_c), rtol=1e-12)
 
 
+@pytest.mark.slow  # default-suite budget: ~15 s; the engine's trials rule: tests/test_simulate.py
 def test_same_key_same_result_and_trials_match_loop():
     net = QIFNetwork(20, eta_bar=0.5, J=5.0, D=0.5)
     drive = jaxpop.Step(1.0, 0.002, 0.006)

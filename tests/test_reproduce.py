@@ -130,6 +130,7 @@ def test_fig9_cusps_are_triple_roots_and_grids_agree(outdir):
 # ---------------------------------------------------------------------------------------- Fig. 2
 
 
+@pytest.mark.slow  # default-suite budget: ~20 s (and test_fig2_full_size_network_follows_the_fres)
 def test_fig2_network_rates_match_the_fres(outdir):
     from jaxpop.analysis import mpr_fixed_points
 
@@ -179,6 +180,7 @@ def test_fig5_network_boundaries_match_the_saddle_node_curves(outdir):
 # ---------------------------------------------------------------------------------------- Fig. 6
 
 
+@pytest.mark.slow  # default-suite budget: ~20 s
 def test_fig6_networks_burst_with_their_fres(outdir):
     n = run_quick("mpr-fig6", outdir)
     for name in ("uniform", "gaussian"):
@@ -203,6 +205,7 @@ def _noisy_qif_rate(mu, D=1.0, V_p=100.0):
     return 1.0 / (T + 2.0 / V_p)
 
 
+@pytest.mark.slow  # default-suite budget (< 10 min on 2 cores): the quick run of mpr-fig8 costs ~30 s
 def test_fig8_noisy_network_matches_diffusion_theory(outdir):
     """The noise-driven network during the step (eta = -2, J = 15, D = 1) sits in the low state of
     the mean-field self-consistency r = F(eta + J r), F the exact noisy-QIF rate."""
@@ -220,6 +223,7 @@ def test_fig8_noisy_network_matches_diffusion_theory(outdir):
     assert n["boundary_net_low"][0] < -5.0 < -2.0 < n["boundary_net_high"][0]
 
 
+@pytest.mark.slow
 def test_fig8_stronger_step_reaches_the_high_state_of_diffusion_theory(outdir):
     """With I0 = 4 (eta = -1, beyond the noisy network's boundary) the network jumps to the high
     root of the same self-consistency (r* = 1.473; the Lorentzian FREs: 1.451)."""

@@ -110,6 +110,7 @@ def test_all_to_all_routing_against_the_closed_form_psc_response():
 
 
 # ------------------------------------------------------------------------------------------- quick target
+@pytest.mark.slow  # the quick run of the target costs ~45 s on 2 cores; default-suite budget (< 10 min)
 def test_quick_rates_micro_vs_meso(outdir):
     n = quick(outdir)
     r1, r2 = np.asarray(n["rate_micro"]), np.asarray(n["rate_meso"])
@@ -122,6 +123,7 @@ def test_quick_rates_micro_vs_meso(outdir):
     assert np.all(np.abs(np.asarray(n["rate_rel_diff"])) < 0.05 + 4 * se), (n["rate_rel_diff"], se)
 
 
+@pytest.mark.slow
 def test_quick_pulse_response(outdir):
     n = quick(outdir)
     amp = np.asarray(n["pulse"]["amplitude_mV"])
@@ -135,6 +137,7 @@ def test_quick_pulse_response(outdir):
         assert np.all(np.asarray(n[f"step_pulse_mean_{lv}"])[amp > 5] > 1.5 * base[amp > 5])
 
 
+@pytest.mark.slow
 def test_quick_spectra_high_frequency_bands(outdir):
     n = quick(outdir)
     ratio, se = np.asarray(n["band_ratio"]), np.asarray(n["band_ratio_se"])  # (pop, band)

@@ -93,6 +93,7 @@ def test_poisson_with_dead_time(dt):
     assert abs(rate / r0 - 1) <= dt * 1e-3 * r0
 
 
+@pytest.mark.slow  # 20 s; the default suite checks the same through the meso-mass target (test_reproduce_meso)
 def test_neural_mass_lambda_vs_naive():
     # N = 20 neurons, 64 independent trials of 4 s. In the naive model (Λ = 0) the neural mass is a
     # martingale driven by the finite-size noise and absorbed at 0 (a Feller / CIR process without
@@ -172,7 +173,8 @@ def _check_grad(grad, fd):
 
 
 @pytest.mark.parametrize("kwargs", [dict(variant="mean_field"),
-                                    dict(counts="gaussian"),
+                                    # default suite: the contract test's Schwalger-lambda-gaussian case checks this
+                                    pytest.param(dict(counts="gaussian"), marks=pytest.mark.slow),
                                     pytest.param(dict(mode="gaussian"), marks=pytest.mark.slow)],
                          ids=["mean_field", "gaussian_counts", "binomial_gaussian_mode"])
 def test_gradients_match_finite_differences(kwargs):
@@ -404,8 +406,18 @@ def test_built_from_traced_parameters_with_explicit_history():
                                             key=key).A.mean())(2.5)
 
 
-@pytest.mark.parametrize("preset,counts", [("ei", "binomial"), pytest.param("ei", "poisson", marks=pytest.mark.slow),
-                                           pytest.param("pd", "binomial", marks=pytest.mark.slow)])
+def test_gumbel_counts_window_covers_the_real_ei_population():
+    # the regression in brief (default suite): the E-I preset (N = 400 / 100, ~50 expected counts per bin at its
+    # rates) in mode='gumbel' runs with the window's run-time mass check active; the rates: the slow test below
+    params = schwalger_2017.ei_network(adaptation=True)
+    relaxed = SchwalgerMeso(params, dt=0.5, mode="gumbel")
+    assert relaxed.support == jaxpop.spikes.count_support(params.N, "binomial")
+    A = np.asarray(jaxpop.simulate(relaxed, 100.0, 0.5, key=jax.random.PRNGKey(1)).A)
+    assert np.all(np.isfinite(A)) and A[50:].mean() > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset,counts", [("ei", "binomial"), ("ei", "poisson"), ("pd", "binomial")])
 def test_gumbel_counts_run_at_real_population_sizes(preset, counts):
     # mode='gumbel' at ~50 expected counts per bin used to raise ("increase `support`") without a way to do so:
     # the count window is now sized from the static population sizes. Its run-time mass check (1e-6) is active,

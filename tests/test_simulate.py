@@ -396,16 +396,14 @@ def test_auto_chunking_gives_the_numbers_of_one_batch(monkeypatch):
     rule = sim.auto_chunk
     monkeypatch.setattr(sim, "auto_chunk", lambda *a: chosen.append(rule(*a)) or chosen[-1])
     run = lambda n, **kw: jaxpop.simulate(model, 10.0, 0.5, key=KEY, record=("A", "n"), trials=n, **kw)  # noqa: E731
-    for n, explicit in ((13, 1), (7, 7)):
-        auto = run(n)
-        assert chosen[-1] == {13: 5, 7: 4}[n] and n % chosen[-1]  # padded last chunk
-        whole = run(n, trials_per_chunk=n)
-        other = run(n, trials_per_chunk=explicit) if explicit != n else whole
-        assert auto["n"].shape[0] == n
-        for name in ("A", "n"):
-            np.testing.assert_array_equal(auto[name], whole[name], err_msg=name)
-            np.testing.assert_array_equal(other[name], whole[name], err_msg=name)
-        assert len(np.unique(np.asarray(auto["n"]).reshape(n, -1), axis=0)) > 1  # stochastic: trials differ
+    n = 7  # (explicit chunks that divide `trials`: test_trials_in_chunks_are_the_same_trials)
+    auto = run(n)
+    assert chosen[-1] == 4 and n % chosen[-1]  # padded last chunk
+    whole = run(n, trials_per_chunk=n)
+    assert auto["n"].shape[0] == n
+    for name in ("A", "n"):
+        np.testing.assert_array_equal(auto[name], whole[name], err_msg=name)
+    assert len(np.unique(np.asarray(auto["n"]).reshape(n, -1), axis=0)) > 1  # stochastic: trials differ
     last = jaxpop.simulate(model, 10.0, 0.5, key=jax.random.split(KEY, 7)[6], record=("A", "n"))
     for name in ("A", "n"):
         np.testing.assert_array_equal(auto[name][6], last[name], err_msg=name)

@@ -231,6 +231,46 @@ def structure_error(owner: str, field: str, what: str = "") -> str:
             "(parameter objects: params.replace(...)).")
 
 
+def get_path(obj, path):
+    """The value at ``path`` (a tuple from :func:`resolve_path`) in ``obj``."""
+    for p in path:
+        obj = obj[p] if isinstance(p, int) else getattr(obj, p)
+    return obj
+
+
+def resolve_path(root, name: str, path_str: str, owner: str, context: str = "grid") -> tuple:
+    """Validate a dotted path to a parameter of ``root`` (refusing structure by name); return it as a
+    tuple (ints index sequences). ``context`` prefixes the error messages (``"grid"``, ``"fit"``)."""
+    path = []
+    obj = root
+    for part in path_str.split("."):
+        if isinstance(obj, (tuple, list)):
+            if not (part.isdigit() and int(part) < len(obj)):
+                raise ValueError(f"{context}: {name!r}: {part!r} is not an index of a sequence of length {len(obj)}")
+            path.append(int(part))
+            obj = obj[int(part)]
+            continue
+        fields = {f.name: f for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else {}
+        if part not in fields:
+            listing = sorted(n for n, f in fields.items() if not f.metadata.get("static", False))
+            hint = " Use 'drive.<field>' for fields of the drive, or (setter, values) for anything else." \
+                if owner == "the model" else ""
+            raise ValueError(
+                f"{context}: unknown field {name!r}: {type(obj).__name__} ({owner}) has no field {part!r}; "
+                f"its array fields are {listing}.{hint}"
+            )
+        if fields[part].metadata.get("static", False):
+            raise ValueError(f"{context}: " + structure_error(type(obj).__name__, name))
+        path.append(part)
+        obj = getattr(obj, part)
+    if isinstance(obj, bool) or not isinstance(obj, (jax.Array, np.ndarray, np.generic, float, int)):
+        raise ValueError(f"{context}: {name!r} is {type(obj).__name__}, not an array parameter")
+    if not jnp.issubdtype(jnp.result_type(obj), jnp.inexact):
+        raise ValueError(f"{context}: " + structure_error(type(root).__name__, name, f"an integer array "
+                         f"({jnp.result_type(obj)}: indices or counts)"))
+    return tuple(path)
+
+
 class ParamsBase(eqx.Module):
     """Base of the parameter objects shared by a model's micro and meso twins (``GIFParams``,
     ``HawkesParams``, ``LIFParams``): every field is a constructor keyword of the same name."""

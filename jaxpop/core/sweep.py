@@ -47,7 +47,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from .drives import AbstractDrive, as_drive
-from .model import AbstractModel, AbstractODEModel, structure_error
+from .model import AbstractModel, AbstractODEModel, get_path, resolve_path
 from .result import Result
 from .simulate import _MIN_CHUNK, _check_record, _n_steps, auto_chunk, simulate, solve
 
@@ -180,44 +180,6 @@ class _Param:
     setter: Callable | None = None
 
 
-def _get(obj, path):
-    for p in path:
-        obj = obj[p] if isinstance(p, int) else getattr(obj, p)
-    return obj
-
-
-def _resolve_path(root, name: str, path_str: str, owner: str) -> tuple:
-    """Validate a dotted path into ``root``; return it as a tuple (ints index sequences)."""
-    path = []
-    obj = root
-    for part in path_str.split("."):
-        if isinstance(obj, (tuple, list)):
-            if not (part.isdigit() and int(part) < len(obj)):
-                raise ValueError(f"grid: {name!r}: {part!r} is not an index of a sequence of length {len(obj)}")
-            path.append(int(part))
-            obj = obj[int(part)]
-            continue
-        fields = {f.name: f for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else {}
-        if part not in fields:
-            listing = sorted(n for n, f in fields.items() if not f.metadata.get("static", False))
-            hint = " Use 'drive.<field>' for fields of the drive, or (setter, values) for anything else." \
-                if owner == "the model" else ""
-            raise ValueError(
-                f"grid: unknown field {name!r}: {type(obj).__name__} ({owner}) has no field {part!r}; "
-                f"its array fields are {listing}.{hint}"
-            )
-        if fields[part].metadata.get("static", False):
-            raise ValueError("grid: " + structure_error(type(obj).__name__, name))
-        path.append(part)
-        obj = getattr(obj, part)
-    if isinstance(obj, bool) or not isinstance(obj, (jax.Array, np.ndarray, np.generic, float, int)):
-        raise ValueError(f"grid: {name!r} is {type(obj).__name__}, not an array parameter; it cannot be swept")
-    if not jnp.issubdtype(jnp.result_type(obj), jnp.inexact):
-        raise ValueError("grid: " + structure_error(type(root).__name__, name, f"an integer array "
-                         f"({jnp.result_type(obj)}: indices or counts)"))
-    return tuple(path)
-
-
 def _parse_grid(model, drive, grid, product):
     if not isinstance(grid, Mapping):
         raise TypeError(f"grid must be a dict mapping field names to 1-D arrays, got {type(grid).__name__}")
@@ -233,9 +195,9 @@ def _parse_grid(model, drive, grid, product):
         else:
             vals = spec
             if name.startswith("drive."):
-                param = _Param(name, "drive", _resolve_path(drive, name, name[len("drive."):], "the drive"))
+                param = _Param(name, "drive", resolve_path(drive, name, name[len("drive."):], "the drive"))
             else:
-                param = _Param(name, "model", _resolve_path(model, name, name, "the model"))
+                param = _Param(name, "model", resolve_path(model, name, name, "the model"))
         if not isinstance(vals, jax.Array):
             vals = np.asarray(vals)
         if vals.ndim != 1:
@@ -266,9 +228,9 @@ def _apply(model, drive, params, point_values):
             model = p.setter(model, x)
             continue
         root = model if p.target == "model" else drive
-        old = _get(root, p.path)
+        old = get_path(root, p.path)
         new = jnp.broadcast_to(jnp.asarray(x, dtype=jnp.result_type(old)), jnp.shape(old))
-        root = eqx.tree_at(lambda r, path=p.path: _get(r, path), root, new)
+        root = eqx.tree_at(lambda r, path=p.path: get_path(r, path), root, new)
         if p.target == "model":
             model = root
         else:

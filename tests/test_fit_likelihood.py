@@ -60,14 +60,15 @@ def _reference_logprob(model, res, t_end):
 
 CASES = {
     "Schwalger-binomial": lambda: _schwalger("binomial"),
-    "Schwalger-poisson": lambda: _schwalger("poisson"),
+    "Schwalger-poisson": lambda: _schwalger("poisson"),  # (own-draws check: -m slow)
     "Hawkes-poisson": lambda: _hawkes("poisson"),
     "Hawkes-binomial": lambda: _hawkes("binomial"),
     "Hawkes-gaussian": lambda: _hawkes("gaussian"),
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c == "Schwalger-poisson" else c
+                                  for c in CASES])
 def test_likelihood_equals_log_prob_of_the_samplers_own_draws(case):
     model = CASES[case]()
     t_end = 300.0
@@ -107,6 +108,7 @@ def test_likelihood_gradient_matches_central_differences(case, field):
     np.testing.assert_allclose(g, fd, rtol=1e-5)
 
 
+@pytest.mark.slow  # ~12 s (default-suite budget)
 def test_likelihood_is_vmappable_over_parameter_sets():
     model = _schwalger("binomial")
     res = jaxpop.simulate(model, 40.0, model.dt, key=KEY, record="n")

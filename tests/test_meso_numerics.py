@@ -33,6 +33,7 @@ def test_float32_mean_field_matches_float64_to_round_off(adaptation):
     assert np.max(np.abs(a32 / a64 - 1)) > 1e-9  # it really ran in float32
 
 
+@pytest.mark.slow  # ~13 s (default-suite budget); float32 round-off: the mean-field tests
 def test_float32_finite_size_rates_match_float64_within_standard_error():
     params = schwalger_2017.ei_network(adaptation=False)
     out = {}

@@ -30,8 +30,8 @@ For every case:
    must raise a ``ValueError`` that names the way out (``Case.grad_error``), never an internal JAX error.
 3. **Trials** (:func:`test_trials`): trial ``i`` of ``trials=3`` is the single run with key
    ``split(key, 3)[i]``. This is the engine's vmap over keys, the same code for every model except where a
-   model batches its own trials (the microcircuit's custom vmap rule, whose trials the default suite checks in
-   ``tests/test_microcircuit_network.py``): ``-m slow`` runs it for every case (each costs a compilation).
+   model batches its own trials (the microcircuit's custom vmap rule): the default part runs it for the
+   microcircuit, ``-m slow`` for every case (each costs a compilation).
 4. **Structure** (:func:`test_structure_is_refused`): every static field of the model and of the modules
    it holds, and every integer array, is refused by a sweep with a ``ValueError`` naming the field as
    structure; and no leaf is a loose Python float (sweepable, but invisible to ``parameters``).
@@ -41,7 +41,7 @@ For every case:
 6. **Completeness** (:func:`test_every_model_has_a_case`).
 
 The default part runs the sweep, gradient and structure checks for the primary case of every class (all its
-parameters swept), some checks of more cases (``Case.default``) and
+parameters swept; the trials check for the microcircuit), some checks of more cases (``Case.default``) and
 checks 5 and 6; ``pytest -m slow`` runs the rest (every check of every case, and the one-field sweeps).
 Known violations are strict xfails (``Case.xfail``).
 Comparisons are in float64 (jaxpop enables x64 at import), to :data:`TOL`; the microcircuit computes in
@@ -412,7 +412,8 @@ def _case_list():
              mode="gumbel"), no_fd=_GUMBEL, default=(), **_RELU, **_HMESO),
         # ---- micro: the Potjans-Diesmann microcircuit
         # exact mode: its event loop has a run-time length, so differentiation raises and names surrogate=
-        Case("Microcircuit-exact", build=_mc_builder(), no_fd=_HARD, grad_error=_MC_NO_GRAD, **_MC),
+        Case("Microcircuit-exact", build=_mc_builder(), no_fd=_HARD, grad_error=_MC_NO_GRAD,
+             default=("sweep", "grad", "trials"), **_MC),
         Case("Microcircuit-surrogate", build=_mc_builder(surrogate=2.0),
              no_fd="spike-triggered surrogate derivative of a hard threshold (compared with trial-averaged finite "
                    "differences in tests/test_microcircuit_gradients.py); finiteness only", default=(), **_MC),

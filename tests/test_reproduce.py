@@ -152,6 +152,7 @@ def test_fig2_network_rates_match_the_fres(outdir):
 # ---------------------------------------------------------------------------------------- Fig. 3
 
 
+@pytest.mark.slow  # default-suite budget: ~12 s
 def test_fig3_forced_fres_are_chaotic_at_the_triangle(outdir):
     n = run_quick("mpr-fig3", outdir)
     assert n["lambda"] > 5 * n["lambda_stderr"] > 0
@@ -163,6 +164,7 @@ def test_fig3_forced_fres_are_chaotic_at_the_triangle(outdir):
 # ---------------------------------------------------------------------------------------- Fig. 5
 
 
+@pytest.mark.slow  # default-suite budget: ~19 s
 def test_fig5_network_boundaries_match_the_saddle_node_curves(outdir):
     n = run_quick("mpr-fig5", outdir)
     assert n["uniform_C3_vs_C5C6_max_diff"] < 1e-3

@@ -379,6 +379,7 @@ def test_auto_chunk_rule():
     assert auto(7, big, "cpu", min_chunk=1) == 4
 
 
+@pytest.mark.slow  # ~20 s; the rule itself: the test above; chunked trials = one batch: test_trials_in_chunks_...
 def test_auto_chunking_gives_the_numbers_of_one_batch(monkeypatch):
     # Automatic chunking (trials_per_chunk=None, here forced onto the CPU rule with a budget of 5 trials
     # per chunk) runs the same trials as one batch and as explicit chunks, also when the chunk length

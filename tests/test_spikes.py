@@ -117,8 +117,15 @@ def _binomial_gof_pvalue(samples, n, p):
     return stats.chi2.sf(chi2, exp.size - 1)
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("forced", [False, True], ids=["fixed_work", "continuation"])
+# every path in float64 and float32; the default suite runs the common path in float64 and the rare continuation
+# path in float32, -m slow the other two (the default-suite budget: each costs ~7 s)
+_SAMPLER_VARIANTS = [pytest.param(False, "float64", id="fixed_work-float64"),
+                     pytest.param(True, "float32", id="continuation-float32"),
+                     pytest.param(False, "float32", id="fixed_work-float32", marks=pytest.mark.slow),
+                     pytest.param(True, "float64", id="continuation-float64", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("forced,dtype", _SAMPLER_VARIANTS)
 def test_exact_binomial_sampler_matches_the_binomial_pmf(dtype, forced):
     from jaxpop.core.spikes import _binomial_exact
 
@@ -149,8 +156,7 @@ def _poisson_gof_pvalue(x, mean):
     return stats.chi2.sf(np.sum((obs - exp) ** 2 / exp), exp.size - 1)
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("forced", [False, True], ids=["fixed_work", "continuation"])
+@pytest.mark.parametrize("forced,dtype", _SAMPLER_VARIANTS)
 def test_exact_poisson_sampler_matches_the_poisson_pmf(dtype, forced):
     # as the binomial test above: chi-square goodness of fit, fixed keys, threshold 1e-4; means on both sides of the
     # inversion limit (10), the continuation path forced by a 2-count window

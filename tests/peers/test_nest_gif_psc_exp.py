@@ -55,7 +55,7 @@ def nest_config(P: GIFParams, t_end, dt, seed) -> dict:
             if J == 0.0 or K == 0:
                 continue
             tau_s = float(P.tau_syn_ex[a]) if J >= 0 else float(P.tau_syn_in[a])
-            conns.append({"target": a, "source": b, "K": K, "weight": J * C_M / tau_s, "delay": float(P.delay[a, b])})
+            conns.append({"target": a, "source": b, "K": K, "weight": J * C_M / tau_s, "delay": float(P.delay[a][b])})
     return {"N": list(P.N), "params": [nest_params(P, a) for a in range(n)], "conns": conns,
             "t_end": t_end, "dt": dt, "seed": seed}
 

@@ -72,6 +72,7 @@ def _mean_se(x):
 
 
 # ---------------------------------------------------------------------------- stationary rates
+@pytest.mark.slow  # default-suite budget: the shared 16-trial x 10-s runs cost ~25 s
 def test_linear_stationary_rate(runs):
     # Poisson counts: <A> = mu/(1-J) exactly (also in discrete time: the mean obeys h = mu + J<A>);
     # Bernoulli/binomial: the O(dt) fixed point of _bin_rate. Start at the mean-field fixed point, so no
@@ -86,6 +87,7 @@ def test_linear_stationary_rate(runs):
             assert se < 0.01 * ref  # the test has power: SE below 1 % of the rate
 
 
+@pytest.mark.slow  # default-suite budget: the shared 16-trial x 10-s runs cost ~25 s
 def test_poisson_vs_binomial_is_order_dt(runs):
     # At f dt = 0.2 the binomial rate is lower by ~ r (f dt / 2) / (1 - J f dt ...): the measured gap must
     # equal the mean-field prediction (an O(dt) quantity) within SE, and vanish with dt.
@@ -174,6 +176,7 @@ def _band_ratios(A, ref):
     return np.array(out)  # (band, trial)
 
 
+@pytest.mark.slow  # default-suite budget: the shared 16-trial x 10-s runs cost ~25 s
 def test_spectrum_matches_closed_form(runs):
     # (1) The Welch estimate (band averages, per trial -> SE over 16 trials, ~1-3 %) equals its exact expectation
     #     for the simulated scheme (ARMA(1,1) autocovariance, window and mean removal included) within Z SE.
@@ -223,6 +226,7 @@ def _count_stats(A, win=10):
     return {"mean": mean, "var": var, "fano": var / mean}
 
 
+@pytest.mark.slow  # default-suite budget: the shared 16-trial x 10-s runs cost ~25 s
 def test_micro_vs_meso_count_statistics(runs):
     # N Bernoulli(1 - e^{-f dt}) neurons with a common h  ==  Bin(N, 1 - e^{-f dt}): identical in law, so
     # every statistic must agree within the SE of the difference. Fano factor of 10-ms counts of a linear

@@ -172,6 +172,7 @@ def test_bistable_full_size_dwell_times(tmp_path):
 # ---------------------------------------------------------------------------------- meso-spectra
 
 
+@pytest.mark.slow  # default-suite budget: ~18 s
 def test_spectra_quick_rates_and_shapes(outdir):
     n = run_quick("meso-spectra", outdir)
     # quick mode runs 1 s after a 0.2 s transient, inside the 1-s adaptation transient: only the rates are

@@ -83,6 +83,7 @@ def test_neuron_rates_count_both_window_ends_as_nest():
 
 
 # ------------------------------------------------------------------------------------------- quick target
+@pytest.mark.slow  # default-suite budget (< 10 min on 2 cores): the quick run of the target costs ~30 s
 def test_quick_files_keys_and_no_dropped_spikes(outdir):
     n = quick(outdir)
     assert KEYS <= set(n), KEYS - set(n)
@@ -91,6 +92,7 @@ def test_quick_files_keys_and_no_dropped_spikes(outdir):
     assert n["wall_s"]["build"] > 0 and n["wall_s"]["simulate"] > 0
 
 
+@pytest.mark.slow  # default-suite budget (< 10 min on 2 cores): the quick run of the target costs ~30 s
 def test_quick_rates_cv_and_synchrony_match_nest(outdir):
     n = quick(outdir)
     nest = n["nest"]
@@ -118,6 +120,7 @@ def test_quick_rates_cv_and_synchrony_match_nest(outdir):
     assert np.all(np.abs(np.asarray(n["synchrony"]) - mean) <= tol), (n["synchrony"], mean, tol)
 
 
+@pytest.mark.slow  # default-suite budget (< 10 min on 2 cores): the quick run of the target costs ~30 s
 def test_quick_spectra_approach_the_poisson_level(outdir):
     n = quick(outdir)
     # 200-400 Hz (beyond the circuit's ~50 Hz rhythm): the PSD of N weakly correlated neurons is about the sum of
@@ -130,6 +133,7 @@ def test_quick_spectra_approach_the_poisson_level(outdir):
     assert np.all((hf > 0.6) & (hf < 1.75)), hf
 
 
+@pytest.mark.slow  # default-suite budget (< 10 min on 2 cores): the quick run of the target costs ~30 s
 def test_quick_thalamic_pulse_drives_l4_first(outdir):
     n = quick(outdir)
     peak, base, lat = (np.asarray(n[k]) for k in ("pulse_peak", "pulse_baseline", "pulse_peak_ms"))

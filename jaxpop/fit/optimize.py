@@ -161,9 +161,10 @@ def fit(model: AbstractModel, data: PopulationData | None, free: Mapping | Param
         Compute the Laplace standard errors and correlations at the estimate.
     """
     t_start = time.perf_counter()
+    if isinstance(free, Parameters) and free.model is not model:
+        raise ValueError("free is a Parameters object built for another model: build it from this model "
+                         "(Parameters(model, {...})) or pass the dict")
     spec = free if isinstance(free, Parameters) else Parameters(model, free)
-    if spec.model is not model and isinstance(free, Parameters):
-        spec = Parameters(model, {e.name: _free_of(e) for e in free.entries})
     given = None
     if isinstance(starts, (list, tuple)):
         if not starts or not all(isinstance(m, AbstractModel) for m in starts):
@@ -244,11 +245,6 @@ def fit(model: AbstractModel, data: PopulationData | None, free: Mapping | Param
                      labels=spec.labels, estimate=est, se=se, cov=cov, corr=corr, laplace_ok=bool(ok), history=history,
                      start_objective=f_start, final_objective=f_best, final_values=spec.values(u_best),
                      diverged=diverged, best_start=best, wall_s=time.perf_counter() - t_start)
-
-
-def _free_of(e):
-    from .params import Free
-    return Free(e.transform, tie=e.tie, mask=None, prior=e.prior)
 
 
 def _local(f, opt, u0, steps, polish):

@@ -41,6 +41,17 @@ all populations at once and vectorised over the age axis:
   sign of :math:`J`; the counts of step ``k`` arrive in the input of step ``k + delay/h`` and the
   membrane is integrated exactly over the step with the synaptic current as in NEST.
 
+Time discretisation (``scheme``). ``'nest'`` is the algorithm above, identical to NEST: the spikes of a step
+are treated as emitted at its end, so a cohort is released from refractoriness a step late on average and its
+first active step counts half (trapezoid from the refractory hazard 0) — the dead time is effectively
+:math:`t_{ref} + h` and the stationary rate is first order in :math:`h` (to first order the rate is low by
+:math:`r h`: a few per cent at :math:`h` = 1 ms for 20–30 Hz; table in ``docs/measurements.md``). ``'midpoint'`` places the spikes of
+a step at its midpoint (their mean time): the cohort of age index :math:`k_{ref}-1` is released in the middle of
+its step (membrane from :math:`V_{reset}` over the half step, :math:`u = V_{reset}e^{-h/2\tau_m} + H/(1+e^{-h/2\tau_m})`,
+escape over half a step from the hazard at the release), the adaptation kernel is evaluated at the ages
+:math:`(a + 3/2)h`, and every escape probability is the exact :math:`1 - e^{-P}` of the trapezoidal hazard
+integral :math:`P`. Its rate error is second order in :math:`h`: use it at coarse steps, e.g. to fit data in 1-ms bins (:mod:`jaxpop.fit`).
+
 Variants: ``'lambda'`` (the full model), ``'naive'`` (:math:`\Lambda = 0`: the naive finite-size
 extension of the lecture, whose neural mass is not conserved), ``'mean_field'`` (:math:`N\to\infty`,
 the macroscopic integral equation: the count *is* its expectation :math:`n = \bar n`).
@@ -80,6 +91,7 @@ from ..core.model import AbstractModel, is_concrete
 
 VARIANTS = ("lambda", "naive", "mean_field")
 COUNTS = ("binomial", "poisson", "gaussian")
+SCHEMES = ("nest", "midpoint")
 _MS = 1e-3  # Hz * ms -> dimensionless
 
 
@@ -195,6 +207,10 @@ class SchwalgerMeso(AbstractModel):
         ``'float32'`` halves the memory traffic of large trial batches and runs the exponentials
         several times faster on CPUs and GPUs; rates agree with float64 within sampling error
         (tested), but round-off in the survivor sums is ~1e-7 relative instead of ~1e-16.
+    scheme : {'nest', 'midpoint'}
+        Time discretisation (module docs): ``'nest'`` (default) is NEST's ``gif_pop_psc_exp`` step for step, first
+        order in ``dt``; ``'midpoint'`` places a step's spikes at its midpoint and is second order (use it for
+        steps of 0.5–1 ms, e.g. to fit data in 1-ms bins).
 
     References: T. Schwalger, M. Deger, W. Gerstner, PLoS Comput. Biol. 13, e1005507 (2017),
     doi:10.1371/journal.pcbi.1005507.
@@ -211,6 +227,7 @@ class SchwalgerMeso(AbstractModel):
     k_ref: tuple[int, ...] = eqx.field(static=True)
     d_steps: tuple[tuple[int, ...], ...] = eqx.field(static=True)
     dtype: str = eqx.field(static=True)
+    scheme: str = eqx.field(static=True)
 
     accumulated: ClassVar[tuple[str, ...]] = ("A", "A_bar")
     summed: ClassVar[tuple[str, ...]] = ("n",)
@@ -218,13 +235,16 @@ class SchwalgerMeso(AbstractModel):
 
     def __init__(self, params: GIFParams, *, dt: float, variant: str = "lambda", counts: str = "binomial",
                  mode: str = "exact", temperature: float = spikes.DEFAULT_TEMPERATURE, support: int | None = None,
-                 history=None, dtype: str | None = None):
+                 history=None, dtype: str | None = None, scheme: str = "nest"):
         if not isinstance(params, GIFParams):
             raise TypeError(f"params must be a GIFParams, got {type(params).__name__}")
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         if counts not in COUNTS:
             raise ValueError(f"counts must be one of {COUNTS}, got {counts!r}")
+        if scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+        self.scheme = scheme
         spikes.check_mode(mode)
         if counts == "gaussian" and mode not in ("exact", "gaussian"):
             raise ValueError(f"counts='gaussian' is already reparameterised; mode must be 'exact' or 'gaussian', got {mode!r}")
@@ -347,7 +367,9 @@ class SchwalgerMeso(AbstractModel):
         out of the time loop) and then gathered to the ring slots.
         """
         N = jnp.asarray(P.N, dtype=P.mu.dtype)
-        t_age = self.dt * jnp.arange(1, self.K_max + 1, dtype=P.mu.dtype)
+        # age at the end of the step of the cohort of age index a: (a + 1) h for births at the bin's end
+        # ('nest'), (a + 3/2) h for births at its midpoint ('midpoint')
+        t_age = self.dt * (jnp.arange(1, self.K_max + 1, dtype=P.mu.dtype) + (0.5 if self.scheme == "midpoint" else 0))
         tau = jnp.where(P.tau_sfa > 0, P.tau_sfa, 1.0)
         theta = jnp.sum(P.q_sfa[:, None, :] * jnp.exp(-t_age[None, :, None] / tau[:, None, :]), axis=-1)
         theta_t = P.Delta_V[:, None] * (-jnp.expm1(-theta / P.Delta_V[:, None])) / N[:, None]
@@ -406,12 +428,30 @@ class SchwalgerMeso(AbstractModel):
             thr = theta + theta_loc[:, None] + older
         else:  # no adaptation: the threshold is V_T_star for every cohort
             thr = theta_hat[:, None]
-        u = jnp.where(active, state.u * P22[:, None] + H[:, None], state.u)
-        lam_new = jnp.where(active, P.lambda_0[:, None] * jnp.exp((u - thr) / P.Delta_V[:, None]), 0.0)
-        Pk = 0.5 * (lam_new + state.lam) * h * _MS
-        # survival over the step: trapezoidal P for P <= 0.01, else 1 - exp(-P) (NEST); 1 - exp(-P) costs one
-        # exp (not expm1) and loses nothing there (relative round-off eps / P <= 100 eps)
-        Pk = jnp.where(active, jnp.where(Pk > 0.01, 1 - jnp.exp(-Pk), Pk), 0.0)
+        u_full = state.u * P22[:, None] + H[:, None]
+        if self.scheme == "nest":
+            u = jnp.where(active, u_full, state.u)
+            lam_new = jnp.where(active, P.lambda_0[:, None] * jnp.exp((u - thr) / P.Delta_V[:, None]), 0.0)
+            Pk = 0.5 * (lam_new + state.lam) * h * _MS
+            # survival over the step: trapezoidal P for P <= 0.01, else 1 - exp(-P) (NEST); 1 - exp(-P) costs one
+            # exp (not expm1) and loses nothing there (relative round-off eps / P <= 100 eps)
+            Pk = jnp.where(active, jnp.where(Pk > 0.01, 1 - jnp.exp(-Pk), Pk), 0.0)
+        else:  # 'midpoint': the cohort of age index k_ref - 1 leaves refractoriness at the step's midpoint
+            k_ref = np.asarray(self.k_ref, np.int32)
+            half = valid & (age == k_ref[:, None] - 1)
+            on = active | half
+            E_half = jnp.exp(-0.5 * h / tau_m)
+            # membrane from V_reset over the second half step: u E + H (1 - E) / (1 - E^2) = u E + H / (1 + E)
+            u = jnp.where(active, u_full, jnp.where(half, state.u * E_half[:, None] + (H / (1 + E_half))[:, None],
+                                                    state.u))
+            lam_new = jnp.where(on, P.lambda_0[:, None] * jnp.exp((u - thr) / P.Delta_V[:, None]), 0.0)
+            # hazard at the release (membrane at V_reset), needed in one slot per population (age k_ref - 1)
+            s_half = jnp.mod(state.oldest - jnp.asarray(k_ref), jnp.asarray(self.K, jnp.int32))
+            thr_half = _at(jnp.broadcast_to(thr, state.u.shape), s_half)
+            lam_rel = P.lambda_0 * jnp.exp((_at(state.u, s_half) - thr_half) / P.Delta_V)
+            lam_start = jnp.where(half, lam_rel[:, None], state.lam)
+            # exact escape probability of the trapezoidal hazard integral over the active part of the step
+            Pk = jnp.where(on, -jnp.expm1(-0.5 * (lam_new + lam_start) * h * _MS * jnp.where(half, 0.5, 1.0)), 0.0)
         X = jnp.sum(state.m, axis=1)
         W = jnp.sum(Pk * state.m, axis=1)
         Y = jnp.sum(Pk * state.v, axis=1)

@@ -108,3 +108,23 @@ def test_diverged_starts_are_reported_and_excluded(hawkes_data):
     with pytest.raises(RuntimeError, match="every one of the 1 starts diverged"):
         fit.fit(good, None, {"params.mu": fit.Real()}, key=KEY, objective=objective, starts=[bad], steps=3,
                 polish=0, laplace=False)
+
+
+@pytest.mark.slow  # ~40 s: the default suite checks the windowed likelihood itself (test_fit_likelihood)
+def test_minibatch_windows_then_whole_data_polish(hawkes_data):
+    # Adam on random 500-ms windows (each with 100 ms of unscored burn-in), L-BFGS on the whole data for the best
+    # of 2 starts: the same maximum as the whole-data fit, so the same 4-SE acceptance as above; the unpolished
+    # start keeps NaN in its polish history.
+    truth, data = hawkes_data
+    start = _hawkes(mu=(6.0, 5.0), J=((0.0, 0.0), (0.0, 0.0)))
+    other = _hawkes(mu=(10.0, 4.0), J=((0.1, 0.0), (0.0, -0.2)))
+    res = fit.fit(start, data, {"params.mu": fit.Real(), "params.J": fit.Real()}, key=KEY, starts=[start, other],
+                  steps=80, learning_rate=0.1, window=500.0, window_burn_in=100.0, polish=20, polish_starts=1,
+                  burn_in=50.0)
+    true_vec = np.concatenate([np.ravel(TRUTH["mu"]), np.ravel(TRUTH["J"])])
+    z = (res.estimate - true_vec) / res.se
+    assert np.all(np.abs(z) < 4), dict(zip(res.labels, np.round(z, 2)))
+    assert res.history.shape == (2, 100)
+    assert np.isnan(res.history[1 - res.best_start, 80:]).all() and np.isfinite(res.history[res.best_start]).all()
+    with pytest.raises(ValueError, match="window_burn_in"):
+        fit.fit(start, data, {"params.mu": fit.Real()}, key=KEY, starts=1, steps=2, window=500.0)

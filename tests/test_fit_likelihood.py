@@ -18,7 +18,7 @@ import pytest
 from scipy import stats
 
 import jaxpop
-from jaxpop.fit import PopulationData, log_likelihood, log_likelihood_terms
+from jaxpop.fit import PopulationData, log_likelihood, log_likelihood_terms, log_likelihood_window
 from jaxpop.meso import HawkesMeso, SchwalgerMeso
 from jaxpop.micro import HawkesParams
 from jaxpop.presets import schwalger_2017
@@ -60,6 +60,7 @@ def _reference_logprob(model, res, t_end):
 
 CASES = {
     "Schwalger-binomial": lambda: _schwalger("binomial"),
+    "Schwalger-midpoint": lambda: SchwalgerMeso(schwalger_2017.ei_network(adaptation=True), dt=1.0, scheme="midpoint"),
     "Schwalger-poisson": lambda: _schwalger("poisson"),  # (own-draws check: -m slow)
     "Hawkes-poisson": lambda: _hawkes("poisson"),
     "Hawkes-binomial": lambda: _hawkes("binomial"),
@@ -84,6 +85,28 @@ def test_likelihood_equals_log_prob_of_the_samplers_own_draws(case):
     assert terms.shape == (1, int(t_end / model.dt), model.params.n_pop) and terms.dtype == jnp.float64
     burn = 50.0
     assert abs(float(log_likelihood(model, data, burn_in=burn)) - float(terms[:, int(burn / model.dt):].sum())) < 1e-9
+
+
+def test_likelihood_window_scores_what_the_windowed_data_score():
+    # log_likelihood_window(start, length, burn_in) runs the bins [start, start + burn_in + length) from the initial
+    # state and scores the last `length` ms: the same number as the full likelihood of that window of the data
+    # with the same burn-in, for a concrete and for a traced start (one compiled function for every window).
+    model = CASES["Hawkes-poisson"]()
+    drive = jaxpop.Sinusoid(1.0, 2 * np.pi / 50.0)
+    data = PopulationData.from_result(jaxpop.simulate(model, 200.0, model.dt, key=KEY, drive=drive, record="n"),
+                                      model=model, drive=drive)
+    h, B, L = model.dt, 20.0, 50.0
+    win = eqx.filter_jit(lambda s: log_likelihood_window(model, data, s, length=L, burn_in=B))
+    for s in (0, 37, data.n_bins - int((B + L) / h)):
+        ref = float(log_likelihood(model, data.window(data.t0 + s * h, data.t0 + s * h + B + L), burn_in=B))
+        assert abs(float(log_likelihood_window(model, data, s, length=L, burn_in=B)) - ref) <= 1e-12 * abs(ref)
+        assert abs(float(win(jnp.asarray(s))) - ref) <= 1e-12 * abs(ref)
+    with pytest.raises(ValueError, match="window must lie in the data"):
+        log_likelihood_window(model, data, data.n_bins, length=L, burn_in=B)
+    with pytest.raises(ValueError, match="longer than the data"):
+        log_likelihood_window(model, data, 0, length=200.0, burn_in=B)
+    with pytest.raises(ValueError, match="length must be a positive whole number"):
+        log_likelihood_window(model, data, 0, length=0.7, burn_in=B)
 
 
 @pytest.mark.parametrize("case,field", [("Schwalger-binomial", "mu"),

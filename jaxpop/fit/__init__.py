@@ -13,9 +13,10 @@ The package imports the engine and the model interface; no model imports it.
 """
 
 from .data import PopulationData
-from .likelihood import check_count_model, log_likelihood, log_likelihood_terms
+from .likelihood import check_count_model, log_likelihood, log_likelihood_terms, log_likelihood_window
 from .optimize import FitResult, fit, laplace
 from .params import Bounded, Free, Parameters, Positive, Real
 
-__all__ = ["PopulationData", "log_likelihood", "log_likelihood_terms", "check_count_model", "Parameters", "Real",
+__all__ = ["PopulationData", "log_likelihood", "log_likelihood_terms", "log_likelihood_window", "check_count_model",
+           "Parameters", "Real",
            "Positive", "Bounded", "Free", "fit", "FitResult", "laplace"]

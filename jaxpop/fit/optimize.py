@@ -44,7 +44,7 @@ import optax
 
 from ..core.model import AbstractModel
 from .data import PopulationData
-from .likelihood import _check_data, check_count_model, log_likelihood
+from .likelihood import _check_data, check_count_model, log_likelihood, log_likelihood_window
 from .params import Bounded, Parameters
 
 __all__ = ["fit", "FitResult", "laplace"]
@@ -128,7 +128,8 @@ def fit(model: AbstractModel, data: PopulationData | None, free: Mapping | Param
         objective: Callable | None = None, starts: int = 20, steps: int = 300, learning_rate: float = 0.05,
         optimizer: optax.GradientTransformation | None = None, polish: int = 50, global_points: int = 0,
         burn_in: float = 0.0, drive=None, batch: int | None = None, laplace: bool = True,
-        progress: bool = False) -> FitResult:
+        progress: bool = False, window: float | None = None, window_burn_in: float | None = None,
+        polish_starts: int | None = None) -> FitResult:
     """Fit the free parameters of ``model`` (module docs).
 
     Parameters
@@ -159,6 +160,13 @@ def fit(model: AbstractModel, data: PopulationData | None, free: Mapping | Param
         every step of every start).
     laplace : bool
         Compute the Laplace standard errors and correlations at the estimate.
+    window, window_burn_in : float, optional
+        Minibatches (likelihood fits): each Adam step scores one random window of ``window`` ms after
+        ``window_burn_in`` ms run unscored (:func:`~jaxpop.fit.log_likelihood_window`; the burn-in must cover
+        the model's memory), with a learning rate decaying (cosine) to a tenth; the polish and the result use
+        the whole data. Without ``window`` every step uses the whole data.
+    polish_starts : int, optional
+        Polish only the best ``polish_starts`` starts after Adam (by the whole-data objective; default all).
     """
     t_start = time.perf_counter()
     if isinstance(free, Parameters) and free.model is not model:
@@ -206,21 +214,57 @@ def fit(model: AbstractModel, data: PopulationData | None, free: Mapping | Param
         except ValueError as err:
             raise ValueError(f"fit: start {i} is refused by a constructor: {err}") from None
 
-    opt = optimizer if optimizer is not None else optax.adam(learning_rate)
-    run = eqx.filter_jit(lambda u: _local(f, opt, u, steps, polish))
-    outs = []
-    for b0 in range(0, starts, batch):
-        ub = _take(u0, jnp.arange(b0, min(starts, b0 + batch)))
-        outs.append(jax.vmap(run)(ub))
+    f_train = _window_objective(spec, data, window, window_burn_in, drive) if window is not None else None
+    if optimizer is not None:
+        opt = optimizer
+    elif f_train is not None and steps:
+        opt = optax.adam(optax.cosine_decay_schedule(learning_rate, steps, alpha=0.1))
+    else:
+        opt = optax.adam(learning_rate)
+    if polish_starts is not None and not (isinstance(polish_starts, (int, np.integer)) and polish_starts >= 1):
+        raise ValueError(f"polish_starts must be a positive integer, got {polish_starts!r}")
+
+    def batches(n):
+        return [jnp.arange(b0, min(n, b0 + batch)) for b0 in range(0, n, batch)]
+
+    def report(stage, done, total, best):
         if progress:
-            done = min(starts, b0 + batch)
-            best = float(np.nanmin(np.concatenate([np.asarray(o[1]) for o in outs])))
-            print(f"fit: {done}/{starts} starts, best objective {best:.6g} ({time.perf_counter() - t_start:.1f} s)",
-                  file=sys.stderr)
-    u_best = jax.tree.map(lambda *x: jnp.concatenate(x), *[o[0] for o in outs])
-    f_best = np.concatenate([np.asarray(o[1]) for o in outs])
-    history = np.concatenate([np.asarray(o[2]) for o in outs])
-    f_start = history[:, 0] if history.shape[1] else f_best
+            print(f"fit: {stage} {done}/{total} starts, best objective {best:.6g} "
+                  f"({time.perf_counter() - t_start:.1f} s)", file=sys.stderr)
+
+    # ---- Adam (whole data, or random windows)
+    keys = jax.random.split(jax.random.fold_in(k_starts, 1), starts)
+    if steps:
+        run = eqx.filter_jit(jax.vmap(lambda u, k: _adam(f, f_train, opt, u, k, steps)))
+        outs = []
+        for idx in batches(starts):
+            outs.append(run(_take(u0, idx), keys[idx]))
+            report("Adam", int(idx[-1]) + 1, starts, float(np.nanmin(np.concatenate([np.asarray(o[1]) for o in outs]))))
+        u_adam = jax.tree.map(lambda *x: jnp.concatenate(x), *[o[0] for o in outs])
+        f_adam = np.concatenate([np.asarray(o[1]) for o in outs])
+        hist_adam = np.concatenate([np.asarray(o[2]) for o in outs])
+    else:
+        u_adam, f_adam, hist_adam = u0, _evaluate(f, u0, batch), np.zeros((starts, 0))
+    # ---- L-BFGS polish (whole data) of every start or of the best ones
+    u_best, f_best = u_adam, f_adam.copy()
+    hist_pol = np.full((starts, polish), np.nan)
+    if polish:
+        order = np.argsort(np.where(np.isfinite(f_adam), f_adam, np.inf))
+        chosen = np.sort(order[:polish_starts] if polish_starts is not None else order)
+        u_sel = _take(u_adam, jnp.asarray(chosen))
+        f_sel = jnp.asarray(f_adam[chosen])
+        run = eqx.filter_jit(jax.vmap(lambda u, fu: _polish(f, u, fu, polish)))
+        outs = []
+        for idx in batches(len(chosen)):
+            outs.append(run(_take(u_sel, idx), f_sel[idx]))
+            report("L-BFGS", int(idx[-1]) + 1, len(chosen), float(np.nanmin(np.concatenate([np.asarray(o[1]) for o in outs]))))
+        u_pol = jax.tree.map(lambda *x: jnp.concatenate(x), *[o[0] for o in outs])
+        ci = jnp.asarray(chosen)
+        u_best = jax.tree.map(lambda a, b: a.at[ci].set(b), u_adam, u_pol)
+        f_best[chosen] = np.concatenate([np.asarray(o[1]) for o in outs])
+        hist_pol[chosen] = np.concatenate([np.asarray(o[2]) for o in outs])
+    history = np.concatenate([hist_adam, hist_pol], axis=1)
+    f_start = hist_adam[:, 0] if steps else f_adam
     diverged = ~np.isfinite(f_best) | ~np.all(np.isfinite(np.asarray(jax.vmap(spec.flatten)(u_best))), axis=1)
     if diverged.all():
         raise RuntimeError(f"fit: every one of the {starts} starts diverged (non-finite objective); check the "
@@ -247,54 +291,72 @@ def fit(model: AbstractModel, data: PopulationData | None, free: Mapping | Param
                      diverged=diverged, best_start=best, wall_s=time.perf_counter() - t_start)
 
 
-def _local(f, opt, u0, steps, polish):
-    """One start: Adam, then L-BFGS; returns (best u, best f, history)."""
-    vg = jax.value_and_grad(f)
+def _keep_better(u, val, ub, fb):
+    better = jnp.isfinite(val) & (val < fb)
+    return jax.tree.map(lambda a, b: jnp.where(better, a, b), u, ub), jnp.where(better, val, fb)
 
-    def adam_step(carry, _):
+
+def _adam(f, f_train, opt, u0, key, steps):
+    """Adam from ``u0``: returns (u, f(u), history). On the whole data (``f_train`` None) ``u`` is the best
+    iterate; on random windows (``f_train(u, key)``) the last one, whose whole-data objective is evaluated."""
+    vg = jax.value_and_grad(f if f_train is None else f_train)
+
+    def step(carry, i):
         u, state, ub, fb = carry
-        val, g = vg(u)
-        better = jnp.isfinite(val) & (val < fb)
-        ub = jax.tree.map(lambda a, b: jnp.where(better, a, b), u, ub)
-        fb = jnp.where(better, val, fb)
+        val, g = vg(u) if f_train is None else vg(u, jax.random.fold_in(key, i))
+        if f_train is None:
+            ub, fb = _keep_better(u, val, ub, fb)
         upd, state = opt.update(g, state, u)
-        u = optax.apply_updates(u, upd)
-        return (u, state, ub, fb), val
+        return (optax.apply_updates(u, upd), state, ub, fb), val
 
     carry = (u0, opt.init(u0), u0, jnp.asarray(jnp.inf, jnp.result_type(float)))
-    carry, hist = jax.lax.scan(adam_step, carry, None, length=steps)
-    u, _, ub, fb = carry
-    if steps:  # the last Adam iterate is evaluated too
-        val = f(u)
-        better = jnp.isfinite(val) & (val < fb)
-        ub = jax.tree.map(lambda a, b: jnp.where(better, a, b), u, ub)
-        fb = jnp.where(better, val, fb)
-    if polish:
-        lb = optax.lbfgs()
-        vg_state = optax.value_and_grad_from_state(f)
-
-        # L-BFGS from the best Adam point; track the best evaluated point (the value belongs to the
-        # iterate before the update)
-        carry2 = (ub, lb.init(ub), ub, fb)
-
-        def step2(carry, _):
-            u, state, ub, fb = carry
-            val, g = vg_state(u, state=state)
-            better = jnp.isfinite(val) & (val < fb)
-            ub = jax.tree.map(lambda a, b: jnp.where(better, a, b), u, ub)
-            fb = jnp.where(better, val, fb)
-            upd, state = lb.update(g, state, u, value=val, grad=g, value_fn=f)
-            u = optax.apply_updates(u, upd)
-            return (u, state, ub, fb), val
-
-        carry2, hist2 = jax.lax.scan(step2, carry2, None, length=polish)
-        u, _, ub, fb = carry2
-        val = f(u)
-        better = jnp.isfinite(val) & (val < fb)
-        ub = jax.tree.map(lambda a, b: jnp.where(better, a, b), u, ub)
-        fb = jnp.where(better, val, fb)
-        hist = jnp.concatenate([hist, hist2])
+    (u, _, ub, fb), hist = jax.lax.scan(step, carry, jnp.arange(steps))
+    if f_train is not None:
+        return u, f(u), hist
+    ub, fb = _keep_better(u, f(u), ub, fb)  # the last iterate is evaluated too
     return ub, fb, hist
+
+
+def _polish(f, u0, f0, polish):
+    """L-BFGS (``optax.lbfgs``, zoom line search) from ``u0`` (objective ``f0``); returns the best evaluated
+    point, its objective and the history (the value of each iterate before its update)."""
+    lb = optax.lbfgs()
+    vg_state = optax.value_and_grad_from_state(f)
+
+    def step(carry, _):
+        u, state, ub, fb = carry
+        val, g = vg_state(u, state=state)
+        ub, fb = _keep_better(u, val, ub, fb)
+        upd, state = lb.update(g, state, u, value=val, grad=g, value_fn=f)
+        return (optax.apply_updates(u, upd), state, ub, fb), val
+
+    fb0 = jnp.where(jnp.isfinite(f0), f0, jnp.inf)
+    (u, _, ub, fb), hist = jax.lax.scan(step, (u0, lb.init(u0), u0, fb0), None, length=polish)
+    ub, fb = _keep_better(u, f(u), ub, fb)
+    return ub, fb, hist
+
+
+def _window_objective(spec: Parameters, data, window, window_burn_in, drive):
+    """``f(u, key)``: the negative log-posterior per scored count of one random window (``fit(window=...)``)."""
+    if data is None:
+        raise ValueError("window= needs data (minibatches of the likelihood)")
+    if window_burn_in is None:
+        raise ValueError("window= needs window_burn_in= (ms run unscored before each window; it must cover the "
+                         "model's memory, e.g. its history window)")
+    h = data.bin_width
+    n_len, n_burn = int(round(window / h)), int(round(window_burn_in / h))
+    # validation (and the window's bounds) on concrete values, once
+    log_likelihood_window(spec.model, data, 0, length=window, burn_in=window_burn_in, drive=drive)
+    n_terms = data.n_trials * n_len * data.n_pop
+    last = data.n_bins - n_len - n_burn
+
+    def f(u, key):
+        start = jax.random.randint(key, (), 0, last + 1)
+        ll = log_likelihood_window(spec.model_at(u), data, start, length=window, burn_in=window_burn_in,
+                                   drive=drive)
+        return -(ll + spec.log_prior(u) * n_terms / (data.n_trials * (data.n_bins - n_burn) * data.n_pop)) / n_terms
+
+    return f
 
 
 def _design(spec: Parameters, key, n: int) -> dict:

@@ -163,6 +163,19 @@ class _Pre(NamedTuple):
     mass: jax.Array
 
 
+def _cumsum(x, block: int = 32):
+    """Inclusive cumulative sum along the last axis of a 2-D array, as two small triangular matrix products
+    (within blocks of ``block``, then the blocks' offsets). Same result as ``jnp.cumsum`` up to round-off
+    (the sums are reassociated), several times faster on CPUs for the age axis (a few hundred bins): XLA
+    lowers ``cumsum`` there to a log-depth scan of many small operations."""
+    n, K = x.shape
+    nb = -(-K // block)
+    xb = jnp.pad(x, ((0, 0), (0, nb * block - K))).reshape(n, nb, block)
+    within = xb @ jnp.asarray(np.triu(np.ones((block, block))), x.dtype)
+    offsets = within[:, :, -1] @ jnp.asarray(np.triu(np.ones((nb, nb)), 1), x.dtype)
+    return (within + offsets[:, :, None]).reshape(n, nb * block)[:, :K]
+
+
 def _at(arr, slot):
     """``arr[i, slot[i]]`` for each population ``i``."""
     return jnp.take_along_axis(arr, slot[:, None], axis=1)[:, 0]
@@ -419,7 +432,7 @@ class SchwalgerMeso(AbstractModel):
             theta, theta_t = self._kernels(P, age)
             nt = jnp.where(valid, state.n * theta_t, 0.0)
             # sum over the cohorts older than slot s: the slots from `oldest` up to s - 1, cyclically
-            csum = jnp.cumsum(nt, axis=1)
+            csum = _cumsum(nt)
             before_oldest = jnp.sum(jnp.where(np.arange(self.K_max)[None, :] < state.oldest[:, None], nt, 0.0), axis=1)
             total = csum[:, -1]
             wrapped = np.arange(self.K_max)[None, :] < state.oldest[:, None]

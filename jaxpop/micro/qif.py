@@ -111,8 +111,9 @@ def quantile_tail_bias(N, delta=1.0):
     voltage of the silent lower tail is high by :math:`\pi b`. A network with quantile-sampled
     :math:`\eta_j` therefore follows the FREs with :math:`\bar\eta - J b`, read out as
     :math:`r - b`, :math:`v + \pi b` (see the module notes, "Finite N"). No free parameter.
+    Traceable in ``delta`` (e.g. inside a fit of the finite-N twin, :mod:`jaxpop.reproduce.fit_demos`).
     """
-    return ZETA_HALF / np.pi * np.sqrt(np.asarray(delta, dtype=float) / (np.pi * np.asarray(N, dtype=float)))
+    return ZETA_HALF / jnp.pi * jnp.sqrt(jnp.asarray(delta, dtype=float) / (jnp.pi * np.asarray(N, dtype=float)))
 
 
 def _check_sizes(N) -> tuple[tuple[int, ...], bool]:

@@ -10,7 +10,7 @@ counts in 1-ms bins, simulated by the model itself (meso -> meso: the truth is k
    1/``factor``; the window must stay long enough for every start, :func:`jaxpop.meso.window_too_short`).
 2. Wall time of a whole fit (compile included): ``--starts`` starts drawn by ``rene_2020.prior_starts`` (each
    parameter log-uniform within ``--factor`` of the truth, mu within +-2 mV), ``--steps`` Adam steps on random
-   windows of ``--window`` ms after a burn-in of one history window, L-BFGS polish (``--polish`` steps) of the best
+   windows of ``--window`` ms after ``--window-burn-in`` ms unscored, L-BFGS polish (``--polish`` steps) of the best
    ``--polish-starts`` on the whole data, Laplace errors. Estimates, relative errors, Laplace SEs and z-scores are
    recorded.
 
@@ -58,6 +58,8 @@ def main():
     ap.add_argument("--starts", type=int, default=20)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--window", type=float, default=1000.0)
+    ap.add_argument("--window-burn-in", type=float, default=500.0,
+                    help="ms run unscored before each window (2.5 tau_theta of the truth)")
     ap.add_argument("--polish", type=int, default=30)
     ap.add_argument("--polish-starts", type=int, default=2)
     ap.add_argument("--factor", type=float, default=1.5)
@@ -97,7 +99,7 @@ def main():
         starts = rene_2020.prior_starts(model, jax.random.PRNGKey(5), args.starts, factor=args.factor)
         t = time.perf_counter()
         r = fit(model, data, spec, key=jax.random.PRNGKey(1), starts=starts, steps=args.steps,
-                learning_rate=args.learning_rate, window=args.window, window_burn_in=float(K_box[0]),
+                learning_rate=args.learning_rate, window=args.window, window_burn_in=args.window_burn_in,
                 polish=args.polish, polish_starts=args.polish_starts, batch=1, progress=True)
         wall = time.perf_counter() - t
         print(r.summary())

@@ -24,3 +24,15 @@ def test_fit_micro_meso_quick(tmp_path):
         assert np.all(np.isfinite(m["estimate"])) and np.all(np.isfinite(m["se"]))
         assert np.all(np.asarray(m["rmse_ratio"]) <= 1.5), m["rmse_ratio"]
         assert np.all(np.asarray(m["corr_fitted_meso_vs_micro"]) >= np.asarray(m["corr_micro_vs_micro"]) - 0.05), m
+
+
+@pytest.mark.slow  # ~3 min on 2 cores
+def test_fit_mpr_qif_quick(tmp_path):
+    # The target runs and writes its figure; the FRE-on-FRE fit meets the acceptance (parameter RMSE < 1e-3) even
+    # at the quick sizes (512 global points, 8 starts, 100 Adam steps). The QIF-network fits' accuracy is checked at
+    # full size in tests/test_fit_losses.py (slow).
+    assert "fit-mpr-qif" in reproduce.available()
+    n = reproduce.run("fit-mpr-qif", tmp_path, quick=True)
+    assert (tmp_path / "fit_mpr_qif.png").exists()
+    assert n["fre"]["rmse"] < 1e-3, n["fre"]
+    assert all(np.isfinite(n[k]["estimate"]).all() for k in ("qif_raw", "qif_corrected"))

@@ -105,3 +105,37 @@ def micro_meso(outdir: Path, *, quick: bool = False) -> dict:
     save_figure(fig, outdir, "fit_micro_meso.png")
     write_numbers(outdir, "fit_micro_meso.json", numbers)
     return numbers
+
+
+def mpr_qif(outdir: Path, *, quick: bool = False) -> dict:
+    """Baldy et al. (2024)'s protocol (:mod:`jaxpop.reproduce.fit_demos`): the MPR firing-rate equations fitted by a
+    global Sobol stage + Adam + L-BFGS to (a) their own trajectory and (b) a QIF network's rate (N = 10^4; quick:
+    2000), raw and with the finite-N correction; figure: the data and the fitted FREs' rates."""
+    import jaxpop
+
+    from . import fit_demos as d
+
+    N = 2_000 if quick else 10_000
+    opts = dict(global_points=512, starts=8, steps=100) if quick else {}
+    numbers = d.fre_from_qif_demo(N=N, dt_network=2e-4 if quick else 1e-4, **opts)
+    r_net, _ = d.qif_data(N, dt=2e-4 if quick else 1e-4)
+    ts = d.DT * np.arange(1, len(r_net) + 1)
+    fig = figure(figsize=(9, 3.5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(ts, r_net, color="k", lw=1.0, label=f"QIF network, N = {N}")
+    for name, color in (("qif_raw", "C0"), ("qif_corrected", "C3")):
+        delta, eta, J = numbers[name]["estimate"]
+        fre = d.finite_n_twin(d._fre(dict(delta=delta, eta_bar=eta, J=J), *d.low_state()), N) \
+            if name == "qif_corrected" else d._fre(dict(delta=delta, eta_bar=eta, J=J), *d.low_state())
+        sol = jaxpop.solve(fre, d.T_END, drive=d._drive(), ts=ts)
+        r = np.asarray(sol.r).reshape(len(ts), -1)[:, 0]
+        if name == "qif_corrected":  # the finite-N twin is read out as r - b
+            from jaxpop.micro.qif import quantile_tail_bias
+            r = r - float(quantile_tail_bias(N, delta))
+        ax.plot(ts, r, color=color, lw=0.9, ls="--",
+                label=f"fitted FREs ({name.split('_')[1]}): Δ = {delta:.3f}, η̄ = {eta:.2f}, J = {J:.2f}")
+    ax.set(xlabel="time (τ)", ylabel="r")
+    ax.legend(fontsize=7)
+    save_figure(fig, outdir, "fit_mpr_qif.png")
+    write_numbers(outdir, "fit_mpr_qif.json", numbers)
+    return numbers

@@ -26,6 +26,7 @@ TARGETS: dict[str, tuple[str, str, str]] = {
     "potjans-diesmann": ("jaxpop.reproduce.potjans_diesmann", "lif", "PD14 Fig. 6 / NEST Potjans_2014: LIF microcircuit raster, rates, CV ISI, synchrony, spectra, thalamic pulse"),
     "fit-micro-meso": ("jaxpop.reproduce.fitting", "micro_meso", "René 2020: GIFNetwork data -> SchwalgerMeso likelihood fit -> prediction under a held-back input"),
     "fit-mpr-qif": ("jaxpop.reproduce.fitting", "mpr_qif", "Baldy 2024 protocol: MPR FREs fitted to their own trajectory and to a QIF network (global stage + Adam + L-BFGS)"),
+    "fit-relaxed": ("jaxpop.reproduce.fit_relaxed", "relaxed_vs_likelihood", "statistics matching with relaxed counts (gumbel, straight-through) vs the exact likelihood, one Hawkes population"),
     "potjans-diesmann-meso": ("jaxpop.reproduce.potjans_diesmann_meso", "meso", "lecture: GIF Potjans-Diesmann microcircuit, micro vs 8-population meso: spectra and thalamic pulse"),
 }
 

@@ -12,8 +12,11 @@ Stages: (1) optionally ``global_points`` quasi-random points (scaled Sobol desig
 :class:`~jaxpop.fit.Bounded` fields, :meth:`~jaxpop.fit.Parameters.sample` elsewhere), evaluated in
 vmapped batches, whose best ``starts`` become the starting points; otherwise the model's own values and
 ``starts - 1`` random starts. (2) ``steps`` Adam steps per start (``optimizer`` to change), vmapped over
-the starts of a batch, keeping each start's best iterate. (3) ``polish`` L-BFGS steps (``optax.lbfgs``
-with its zoom line search) from each start's best point. A start whose objective is not finite is
+the starts of a batch, keeping each start's best iterate; with ``window=`` each step scores one random
+window of the data after its own burn-in (minibatches, René et al. 2020: a step costs
+``(window_burn_in + window) / T`` of a whole-data step; the rate decays by a cosine schedule to a tenth and
+the last iterate is kept). (3) ``polish`` L-BFGS steps (``optax.lbfgs`` with its zoom line search) on the
+whole data from each start's Adam point, or from the best ``polish_starts`` of them. A start whose objective is not finite is
 *diverged*: reported (``FitResult.diverged``, a warning) and excluded — a fit never returns NaN
 parameters silently. The best start is rebuilt through the parameter objects' constructors
 (:meth:`~jaxpop.fit.Parameters.validate`).

@@ -32,3 +32,11 @@ def cache_sizes() -> dict:
         except OSError:
             continue
     return out
+
+
+def repo_relative(path) -> str:
+    """``path`` relative to the repository root (results files name no absolute path of the machine)."""
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.relpath(os.path.abspath(path), root)

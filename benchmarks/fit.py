@@ -34,7 +34,7 @@ import time
 import equinox as eqx
 import jax
 import numpy as np
-from _machine import cache_sizes, cpu_model
+from _machine import cache_sizes, cpu_model, repo_relative
 
 import jaxpop
 from jaxpop.fit import Parameters, PopulationData, fit, log_likelihood
@@ -71,7 +71,7 @@ def main():
     out = {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "caches": cache_sizes(),
                        "platform": platform.platform(), "jax": jax.__version__,
                        "devices": [str(d) for d in jax.devices()], "load_average_at_start": os.getloadavg()},
-           "args": vars(args)}
+           "args": dict(vars(args), out=repo_relative(args.out))}
     P = rene_2020.ei_network()
     truth_model = SchwalgerMeso(P, dt=1.0, scheme="midpoint")
     drive = rene_2020.training_input(args.t_data, seed=1)

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _machine import cpu_model
+from _machine import cpu_model, repo_relative
 
 import jaxpop
 from jaxpop.fit import Parameters, PopulationData, Real, log_likelihood
@@ -89,7 +89,8 @@ def main():
     z = (est - truth) / se
     out = {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
                        "jax": jax.__version__, "load_average_at_start": os.getloadavg()},
-           "args": vars(args), "labels": list(spec.labels), "truth": truth, "estimates": est, "laplace_se": se,
+           "args": dict(vars(args), out=repo_relative(args.out)), "labels": list(spec.labels), "truth": truth,
+           "estimates": est, "laplace_se": se,
            "sd_over_replicates": sd, "mean_laplace_se": mean_se, "sd_over_se": sd / mean_se,
            "mean_z": z.mean(axis=0), "fraction_abs_z_le_2": np.mean(np.abs(z) <= 2, axis=0),
            "max_grad_norm": max(gnorm), "seconds_per_replicate": float(np.median(times))}

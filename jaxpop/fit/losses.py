@@ -61,8 +61,9 @@ the QIF / MPR models). Frequency bands are in Hz when the model's time unit is t
 unit (:func:`activity_statistics`).
 
 References: N. Baldy, M. Breyton, M. M. Woodman, V. K. Jirsa, M. Hashemi, *Inference on the
-macroscopic dynamics of spiking neurons*, Neural Comput. 36(10), 2030 (2024); J. René, A. Longtin, J. H. Macke, *Inference of a mesoscopic population
-model from population spike trains*, Neural Comput. 32, 1448 (2020), doi:10.1162/neco_a_01292.
+macroscopic dynamics of spiking neurons*, Neural Comput. 36(10), 2030 (2024); J. René, A. Longtin,
+J. H. Macke, *Inference of a mesoscopic population model from population spike trains*, Neural Comput. 32,
+1448 (2020), doi:10.1162/neco_a_01292.
 """
 
 from __future__ import annotations

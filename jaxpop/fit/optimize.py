@@ -16,9 +16,9 @@ the starts of a batch, keeping each start's best iterate; with ``window=`` each 
 window of the data after its own burn-in (minibatches, René et al. 2020: a step costs
 ``(window_burn_in + window) / T`` of a whole-data step; the rate decays by a cosine schedule to a tenth and
 the last iterate is kept). (3) ``polish`` L-BFGS steps (``optax.lbfgs`` with its zoom line search) on the
-whole data from each start's Adam point, or from the best ``polish_starts`` of them. A start whose objective is not finite is
-*diverged*: reported (``FitResult.diverged``, a warning) and excluded — a fit never returns NaN
-parameters silently. The best start is rebuilt through the parameter objects' constructors
+whole data from each start's Adam point, or from the best ``polish_starts`` of them. A start whose objective
+is not finite is *diverged*: reported (``FitResult.diverged``, a warning) and excluded — a fit never returns
+NaN parameters silently. The best start is rebuilt through the parameter objects' constructors
 (:meth:`~jaxpop.fit.Parameters.validate`).
 
 Uncertainty (Laplace): the observed Fisher information :math:`I = -\nabla^2_x \log[L\,p]` at the
@@ -227,25 +227,24 @@ def fit(model: AbstractModel, data: PopulationData | None, free: Mapping | Param
     if polish_starts is not None and not (isinstance(polish_starts, (int, np.integer)) and polish_starts >= 1):
         raise ValueError(f"polish_starts must be a positive integer, got {polish_starts!r}")
 
-    def batches(n):
-        return [jnp.arange(b0, min(n, b0 + batch)) for b0 in range(0, n, batch)]
-
-    def report(stage, done, total, best):
-        if progress:
-            print(f"fit: {stage} {done}/{total} starts, best objective {best:.6g} "
-                  f"({time.perf_counter() - t_start:.1f} s)", file=sys.stderr)
+    def in_batches(stage, fn, *args):
+        """``vmap(fn)`` over the leading axis of ``args`` in batches of ``batch`` starts; returns the
+        concatenated (u, objective, history)."""
+        run, n, outs = eqx.filter_jit(jax.vmap(fn)), jax.tree.leaves(args)[0].shape[0], []
+        for b0 in range(0, n, batch):
+            idx = jnp.arange(b0, min(n, b0 + batch))
+            outs.append(run(*_take(args, idx)))
+            if progress:
+                best = float(np.nanmin(np.concatenate([np.asarray(o[1]) for o in outs])))
+                print(f"fit: {stage} {int(idx[-1]) + 1}/{n} starts, best objective {best:.6g} "
+                      f"({time.perf_counter() - t_start:.1f} s)", file=sys.stderr)
+        return (jax.tree.map(lambda *x: jnp.concatenate(x), *[o[0] for o in outs]),
+                np.concatenate([np.asarray(o[1]) for o in outs]), np.concatenate([np.asarray(o[2]) for o in outs]))
 
     # ---- Adam (whole data, or random windows)
     keys = jax.random.split(jax.random.fold_in(k_starts, 1), starts)
     if steps:
-        run = eqx.filter_jit(jax.vmap(lambda u, k: _adam(f, f_train, opt, u, k, steps)))
-        outs = []
-        for idx in batches(starts):
-            outs.append(run(_take(u0, idx), keys[idx]))
-            report("Adam", int(idx[-1]) + 1, starts, float(np.nanmin(np.concatenate([np.asarray(o[1]) for o in outs]))))
-        u_adam = jax.tree.map(lambda *x: jnp.concatenate(x), *[o[0] for o in outs])
-        f_adam = np.concatenate([np.asarray(o[1]) for o in outs])
-        hist_adam = np.concatenate([np.asarray(o[2]) for o in outs])
+        u_adam, f_adam, hist_adam = in_batches("Adam", lambda u, k: _adam(f, f_train, opt, u, k, steps), u0, keys)
     else:
         u_adam, f_adam, hist_adam = u0, _evaluate(f, u0, batch), np.zeros((starts, 0))
     # ---- L-BFGS polish (whole data) of every start or of the best ones
@@ -254,18 +253,10 @@ def fit(model: AbstractModel, data: PopulationData | None, free: Mapping | Param
     if polish:
         order = np.argsort(np.where(np.isfinite(f_adam), f_adam, np.inf))
         chosen = np.sort(order[:polish_starts] if polish_starts is not None else order)
-        u_sel = _take(u_adam, jnp.asarray(chosen))
-        f_sel = jnp.asarray(f_adam[chosen])
-        run = eqx.filter_jit(jax.vmap(lambda u, fu: _polish(f, u, fu, polish)))
-        outs = []
-        for idx in batches(len(chosen)):
-            outs.append(run(_take(u_sel, idx), f_sel[idx]))
-            report("L-BFGS", int(idx[-1]) + 1, len(chosen), float(np.nanmin(np.concatenate([np.asarray(o[1]) for o in outs]))))
-        u_pol = jax.tree.map(lambda *x: jnp.concatenate(x), *[o[0] for o in outs])
         ci = jnp.asarray(chosen)
+        u_pol, f_best[chosen], hist_pol[chosen] = in_batches(
+            "L-BFGS", lambda u, fu: _polish(f, u, fu, polish), _take(u_adam, ci), jnp.asarray(f_adam[chosen]))
         u_best = jax.tree.map(lambda a, b: a.at[ci].set(b), u_adam, u_pol)
-        f_best[chosen] = np.concatenate([np.asarray(o[1]) for o in outs])
-        hist_pol[chosen] = np.concatenate([np.asarray(o[2]) for o in outs])
     history = np.concatenate([hist_adam, hist_pol], axis=1)
     f_start = hist_adam[:, 0] if steps else f_adam
     diverged = ~np.isfinite(f_best) | ~np.all(np.isfinite(np.asarray(jax.vmap(spec.flatten)(u_best))), axis=1)

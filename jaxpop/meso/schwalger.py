@@ -41,16 +41,17 @@ all populations at once and vectorised over the age axis:
   sign of :math:`J`; the counts of step ``k`` arrive in the input of step ``k + delay/h`` and the
   membrane is integrated exactly over the step with the synaptic current as in NEST.
 
-Time discretisation (``scheme``). ``'nest'`` is the algorithm above, identical to NEST: the spikes of a step
-are treated as emitted at its end, so a cohort is released from refractoriness a step late on average and its
-first active step counts half (trapezoid from the refractory hazard 0) — the dead time is effectively
-:math:`t_{ref} + h` and the stationary rate is first order in :math:`h` (to first order the rate is low by
-:math:`r h`: a few per cent at :math:`h` = 1 ms for 20–30 Hz; table in ``docs/measurements.md``). ``'midpoint'`` places the spikes of
-a step at its midpoint (their mean time): the cohort of age index :math:`k_{ref}-1` is released in the middle of
-its step (membrane from :math:`V_{reset}` over the half step, :math:`u = V_{reset}e^{-h/2\tau_m} + H/(1+e^{-h/2\tau_m})`,
-escape over half a step from the hazard at the release), the adaptation kernel is evaluated at the ages
-:math:`(a + 3/2)h`, and every escape probability is the exact :math:`1 - e^{-P}` of the trapezoidal hazard
-integral :math:`P`. Its rate error is second order in :math:`h`: use it at coarse steps, e.g. to fit data in 1-ms bins (:mod:`jaxpop.fit`).
+Time discretisation (``scheme``). ``'nest'`` is the algorithm above, identical to NEST: the spikes of a
+step are treated as emitted at its end, so a cohort is released from refractoriness a step late on average
+and its first active step counts half (trapezoid from the refractory hazard 0) — the dead time is
+effectively :math:`t_{ref} + h` and the stationary rate is first order in :math:`h` (to first order it is
+low by :math:`r h`: a few per cent at :math:`h` = 1 ms for 20–30 Hz; table in ``docs/measurements.md``).
+``'midpoint'`` places the spikes of a step at its midpoint (their mean time): the cohort of age index
+:math:`k_{ref}-1` is released in the middle of its step (membrane from :math:`V_{reset}` over the half step,
+:math:`u = V_{reset}e^{-h/2\tau_m} + H/(1+e^{-h/2\tau_m})`, escape over half a step from the hazard at the
+release), the adaptation kernel is evaluated at the ages :math:`(a + 3/2)h`, and every escape probability
+is the exact :math:`1 - e^{-P}` of the trapezoidal hazard integral :math:`P`. Its rate error is second
+order in :math:`h`: use it at coarse steps, e.g. to fit data in 1-ms bins (:mod:`jaxpop.fit`).
 
 Variants: ``'lambda'`` (the full model), ``'naive'`` (:math:`\Lambda = 0`: the naive finite-size
 extension of the lecture, whose neural mass is not conserved), ``'mean_field'`` (:math:`N\to\infty`,

@@ -1,5 +1,6 @@
 """Analysis tools: fixed points and stability, bifurcation curves and phase diagrams,
-Lyapunov exponents, power spectra, spike-train statistics (and, from :mod:`.rates`, rate smoothing / NRMSE)."""
+Lyapunov exponents, power spectra, spike-train statistics, renewal models and the eigenvalues of the
+refractory-density operator (and, from :mod:`.rates`, rate smoothing / NRMSE)."""
 
 from .bifurcation import (
     fold_integrals, mpr_cusp, mpr_focus_boundary, mpr_focus_curve, mpr_phase_diagram, mpr_saddle_node,
@@ -9,7 +10,12 @@ from .fixed_points import (
     KINDS, Stability, classify, find_fixed_points, jacobian, mpr_eigenvalues, mpr_fixed_points, mpr_jacobian,
     mpr_quartic, solve_fixed_point, stability,
 )
+from .eigenvalues import (
+    Spectrum, adjoint_eigenfunction, count_eigenvalues, eigenfunction, eigenvalue, find_eigenvalues,
+    gaussian_isi_eigenvalues, mode_weight,
+)
 from .lyapunov import LyapunovEstimate, lyapunov_exponent
+from .renewal import PAR, PIF, AbstractRenewal, EscapeLIF, GammaRenewal, LIFWhiteNoise
 from .spectra import get_window, power_spectrum
 from .spiketrains import cv_isi, population_rates, single_neuron_cv_isi, synchrony
 
@@ -20,6 +26,9 @@ __all__ = [
     "fold_integrals", "saddle_node_curve", "saddle_node_J", "uniform_saddle_node",
     "LyapunovEstimate", "lyapunov_exponent", "power_spectrum", "get_window",
     "population_rates", "cv_isi", "single_neuron_cv_isi", "synchrony",
+    "AbstractRenewal", "PAR", "GammaRenewal", "PIF", "EscapeLIF", "LIFWhiteNoise",
+    "Spectrum", "find_eigenvalues", "count_eigenvalues", "eigenvalue", "mode_weight", "eigenfunction",
+    "adjoint_eigenfunction", "gaussian_isi_eigenvalues",
 ]
 
 try:  # rate smoothing / NRMSE live in rates.py (maintained separately); tolerate its absence only

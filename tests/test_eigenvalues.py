@@ -104,7 +104,8 @@ def test_gaussian_approximation_is_exact_for_its_own_transform():
 
 @pytest.mark.parametrize("make, theta0", [
     (lambda th: PAR(th[0], th[1]), np.array([100.0, 15.0])),
-    (lambda th: PIF(th[0], th[1], 10.0, t_ref=th[2]), np.array([0.75, 0.25, 2.0])),
+    pytest.param(lambda th: PIF(th[0], th[1], 10.0, t_ref=th[2]), np.array([0.75, 0.25, 2.0]),
+                 marks=pytest.mark.slow),  # default-suite budget: PAR and Gamma run by default
     (lambda th: GammaRenewal(th[0], 15.0), np.array([75.0])),
 ], ids=["PAR(nu, Delta)", "PIF(mu, D, t_ref)", "Gamma(rate)"])
 def test_implicit_eigenvalue_gradient_matches_central_differences(make, theta0):
@@ -166,7 +167,7 @@ def test_adjoint_eigenfunction_solves_the_adjoint_equation():
     # smooth model (PIF with a dead time): L+ psi = lambda psi, i.e. psi' = (lambda + rho) psi - rho psi(0), psi(0) = 1
     m = PIF(0.75, 0.25, 10.0, t_ref=2.0)
     lam = find_eigenvalues(m).eigenvalues[1]
-    tau = np.linspace(0.0, 25.0, 250001)
+    tau = np.linspace(0.0, 25.0, 25001)
     psi = np.asarray(adjoint_eigenfunction(m, lam, tau))
     assert abs(psi[0] - 1) < 1e-6
     h = (tau[1] - tau[0]) * 1e-3

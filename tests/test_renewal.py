@@ -583,6 +583,7 @@ def test_par_gradients_analytic(nu, Delta):
     np.testing.assert_allclose(np.array(g_cv), [dcv_dnu, dcv_dDelta], rtol=1e-12)
 
 
+@pytest.mark.slow  # default-suite budget (~10 s); PAR gradients run by default
 def test_escape_lif_rate_gradient_vs_central_difference():
     base = EscapeLIF(24.0)
 

@@ -69,8 +69,9 @@ from jaxpop.core.hawkes_params import HawkesParams
 from jaxpop.core.lif_params import LIFParams
 from jaxpop.core.model import AbstractModel, parameters
 from jaxpop.macro import FREEnsemble, MontbrioPazoRoxin, WilsonCowan
-from jaxpop.meso import HawkesMeso, SchwalgerMeso
-from jaxpop.micro import GIFNetwork, HawkesNetwork, QIFNetwork
+from jaxpop.analysis.renewal import PAR, RenewalFamily, Sigmoid
+from jaxpop.meso import HawkesMeso, RefractoryDensity, SchwalgerMeso
+from jaxpop.micro import GIFNetwork, HawkesNetwork, QIFNetwork, RenewalNetwork
 from jaxpop.micro.microcircuit import MicrocircuitNetwork, build_connectivity
 from jaxpop.presets import potjans_diesmann
 
@@ -286,6 +287,31 @@ def _meso_builder(**model_kw):
     return build
 
 
+# --- meso / micro: refractory density and renewal networks ------------------------------------
+# Two PAR populations with a sigmoidal nu(h), coupled with both signs through a synaptic filter (tau_s = 0 for the second
+# source: no filter), 20 steps of 0.5 ms: the dead time (2 ms) ends and the delayed input acts within the run. The age
+# window is given (history=20: 10 ms; the PAR hazard is constant after the dead time), so that built models keep it.
+
+def _renewal_builder(cls, **model_kw):
+    def build(**ov):
+        fam = RenewalFamily(PAR(100.0, ov.pop("family.renewal.Delta", 2.0)),
+                            Sigmoid(ov.pop("family.transfer.nu_max", 120.0), ov.pop("family.transfer.theta", 4.0),
+                                    ov.pop("family.transfer.delta", 2.0)), "nu")
+        kw = dict(tau_h=[10.0, 8.0], J=[[0.02, -0.03], [0.025, -0.01]], tau_s=[3.0, 0.0], h_init=[4.0, 3.0])
+        kw.update(ov)
+        if cls is RefractoryDensity:
+            model_kw.setdefault("history", 20)
+        return cls(fam, N=(40, 20), dt=0.5, **kw, **model_kw)
+    return build
+
+
+_RD = dict(cls=RefractoryDensity, t_end=10.0, dt=0.5, record=("A", "A_bar", "h", "mass"), drive=jnp.array([5.0, 4.0]))
+# a neuron's dead time matters once it has fired: values far apart, so that the 60 neurons' 20 steps see the change
+_RN = dict(cls=RenewalNetwork, t_end=10.0, dt=0.5, record=("A", "h"), drive=jnp.array([6.0, 5.0]),
+           values={"family.renewal.Delta": (4.0, 1.0), "family.transfer.nu_max": (200.0, 60.0),
+                   "family.transfer.theta": (0.0, 6.0), "family.transfer.delta": (4.0, 1.0)})
+
+
 # --- micro: the Potjans-Diesmann microcircuit (float32, as NEST's PD14 runs are compared in) --------------
 # 155 neurons (N_scaling = 0.002), K_scaling = 0.02, dt = 0.1 ms, 20 steps. Initial voltages 'original'
 # (-58 +- 10 mV): a fifth of the neurons start above threshold, so the recurrent synapses act within the
@@ -410,6 +436,16 @@ def _case_list():
              no_fd=_HARD, default=(), **_RELU, **_HMESO),
         Case("HawkesMeso-binomial-gumbel", build=_hawkes_builder(HawkesMeso, dict(N=(200, 100)), counts="binomial",
              mode="gumbel"), no_fd=_GUMBEL, default=(), **_RELU, **_HMESO),
+        # ---- meso: refractory density (every variant); micro: renewal network
+        Case("RefractoryDensity-mean_field", build=_renewal_builder(RefractoryDensity), fd="family.transfer.nu_max",
+             **_RD),
+        Case("RefractoryDensity-lambda-gaussian", build=_renewal_builder(RefractoryDensity, variant="lambda",
+             counts="gaussian"), fd="J", default=(), **_RD),
+        Case("RefractoryDensity-naive-poisson", build=_renewal_builder(RefractoryDensity, variant="naive",
+             counts="poisson"), no_fd=_HARD, default=(), **_RD),
+        Case("RenewalNetwork-exact", build=_renewal_builder(RenewalNetwork), no_fd=_HARD, **_RN),
+        Case("RenewalNetwork-straight_through", build=_renewal_builder(RenewalNetwork, mode="straight_through"),
+             no_fd=_ST, default=(), **_RN),
         # ---- micro: the Potjans-Diesmann microcircuit
         # exact mode: its event loop has a run-time length, so differentiation raises and names surrogate=
         Case("Microcircuit-exact", build=_mc_builder(), no_fd=_HARD, grad_error=_MC_NO_GRAD,
@@ -711,7 +747,10 @@ def _derived_cases():
     # the models of two default cases (their compiled simulation is reused)
     meso = next(c for c in CASES if c.id == "Schwalger-lambda-gaussian")
     gif = next(c for c in CASES if c.id == "GIF-fixed_indegree-exact")
+    rd = next(c for c in CASES if c.id == "RefractoryDensity-mean_field")
     return [
+        # dead time 2 ms -> 10 ms: longer than the age window of 20 bins (10 ms) minus two steps
+        pytest.param(rd, "family.renewal.Delta", 5.0, "age window", id="RefractoryDensity-Delta"),
         # q_sfa x 100: the adaptation kernel no longer decays within the window K sized for q_sfa
         pytest.param(meso, "params.q_sfa", 100.0, "history window", id="Schwalger-q_sfa"),
         # p 0.5 -> 0.9: other in-degrees round(p N) than the graph drawn at construction

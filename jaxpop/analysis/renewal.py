@@ -35,6 +35,7 @@ A. J. F. Siegert, Phys. Rev. 81, 617 (1951); N. Brunel, J. Comput. Neurosci. 8, 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import ClassVar
 
@@ -91,6 +92,15 @@ class AbstractRenewal(eqx.Module):
     def rate(self):
         """Stationary rate :math:`r_0 = 1/\\langle T\\rangle` (Hz)."""
         raise NotImplementedError
+
+    def dead_time(self):
+        """Absolute refractory period (ms): the hazard vanishes for :math:`\\tau <` this age (0 by default)."""
+        return jnp.zeros(())
+
+    def asymptotic_hazard(self):
+        """:math:`\\rho_\\infty = \\lim_{\\tau\\to\\infty}\\rho(\\tau)` (Hz): the hazard of neurons older than the
+        age window of :class:`jaxpop.meso.RefractoryDensity`."""
+        raise NotImplementedError(f"{type(self).__name__} has no asymptotic hazard")
 
     def mean_isi(self):
         """:math:`\\langle T\\rangle` (ms)."""
@@ -157,6 +167,12 @@ class PAR(AbstractRenewal):
     def rate(self):
         return self.nu / (1 + self.nu * self.Delta * _MS)
 
+    def dead_time(self):
+        return self.Delta
+
+    def asymptotic_hazard(self):
+        return self.nu
+
     def cv(self):
         return 1 / (1 + self.nu * self.Delta * _MS)
 
@@ -212,7 +228,13 @@ class GammaRenewal(AbstractRenewal):
         return self.beta * jnp.exp((a - 1) * jnp.log(x) - x - jax.scipy.special.gammaln(a))
 
     def hazard(self, tau):
-        return self.isi_density(tau) / self.survivor(tau)
+        # P / S; where S has underflowed (beta tau >~ 700, a survival below 1e-280) the limit beta
+        S = self.survivor(tau)
+        ok = S > 1e-280
+        return jnp.where(ok, self.isi_density(tau) / jnp.where(ok, S, 1.0), self.beta)
+
+    def asymptotic_hazard(self):
+        return self.beta
 
     def laplace_isi(self, lam):
         lam = jnp.asarray(lam, dtype=complex)
@@ -298,13 +320,24 @@ class PIF(AbstractRenewal):
         t = jnp.where(ok, t, 1.0)
         a, mu, D = self.V_th, self.mu, self.D
         s = jnp.sqrt(2 * D * t)
-        Phi = jax.scipy.stats.norm.cdf
-        # inverse-Gaussian CDF; the second term as exp(a mu/D + log Phi) to avoid overflow
-        cdf = Phi((mu * t - a) / s) + jnp.exp(a * mu / D + jax.scipy.stats.norm.logcdf(-(mu * t + a) / s))
-        return jnp.where(ok, 1 - cdf, 1.0)
+        logPhi = jax.scipy.stats.norm.logcdf
+        # 1 - inverse-Gaussian CDF = Phi((a - mu t)/s) - e^{a mu/D} Phi(-(mu t + a)/s), both terms through log Phi
+        # (no cancellation against 1 in the tail, no overflow of e^{a mu / D})
+        S = jnp.exp(logPhi((a - mu * t) / s)) - jnp.exp(a * mu / D + logPhi(-(mu * t + a) / s))
+        return jnp.where(ok, jnp.maximum(S, 0.0), 1.0)
 
     def hazard(self, tau):
-        return self.isi_density(tau) / self.survivor(tau)
+        # P / S; where S has underflowed (a survival below 1e-280) the limit mu^2 / (4 D)
+        S = self.survivor(tau)
+        ok = S > 1e-280
+        return jnp.where(ok, self.isi_density(tau) / jnp.where(ok, S, 1.0), self.asymptotic_hazard())
+
+    def dead_time(self):
+        return self.t_ref
+
+    def asymptotic_hazard(self):
+        """:math:`\\mu^2/(4D)` (Hz)."""
+        return self.mu**2 / (4 * self.D) / _MS
 
     def laplace_isi(self, lam):
         lam_ms = jnp.asarray(lam, dtype=complex) * _MS
@@ -491,6 +524,9 @@ class EscapeLIF(AbstractRenewal):
         """:math:`\\rho_\\infty = c\\,e^{(\\mu - u_{th})/\\Delta_u}` (Hz), the hazard once the membrane has settled."""
         return self.lambda_0 * jnp.exp((self.mu - self.V_T_star) / self.Delta_V)
 
+    def dead_time(self):
+        return self.t_ref
+
     def re_lambda_min(self):
         """:math:`-\\rho_\\infty` (s⁻¹): the transform's tail has its pole there."""
         return -float(self.asymptotic_hazard())
@@ -507,6 +543,105 @@ class EscapeLIF(AbstractRenewal):
         second = self.t_ref**2 + 2 * jnp.sum(w * tau * self.survivor(tau))
         m = self.mean_isi()
         return jnp.sqrt(second - m**2) / m
+
+
+class Linear(eqx.Module):
+    r"""Affine input map :math:`x(h) = x_0 + g\,h`: the renewal parameter set by the input potential :math:`h` (mV).
+
+    Parameters
+    ----------
+    gain : float
+        :math:`g` (units of the parameter per mV; default 1: the parameter *is* :math:`h`, e.g. the membrane
+        drive ``mu`` of :class:`EscapeLIF`).
+    offset : float
+        :math:`x_0` (units of the parameter; default 0).
+    """
+
+    gain: jax.Array
+    offset: jax.Array
+
+    def __init__(self, gain=1.0, offset=0.0):
+        self.gain = jnp.asarray(gain, dtype=float)
+        self.offset = jnp.asarray(offset, dtype=float)
+
+    def __call__(self, h):
+        return self.offset + self.gain * h
+
+
+class Sigmoid(eqx.Module):
+    r"""Sigmoidal transfer :math:`\nu(h) = \nu_{max}/(1 + e^{-(h - \theta)/\delta})` (Hz) of the input potential
+    :math:`h` (mV): the hazard scale of :class:`PAR` in Pietras, Gallice & Schwalger (2020), Figs. 6–7.
+
+    Parameters
+    ----------
+    nu_max : float
+        Maximal rate :math:`\nu_{max}` (Hz), > 0.
+    theta : float
+        Half-activation potential :math:`\theta` (mV).
+    delta : float
+        Slope scale :math:`\delta` (mV), > 0.
+    """
+
+    nu_max: jax.Array
+    theta: jax.Array
+    delta: jax.Array
+
+    def __init__(self, nu_max=100.0, theta=0.0, delta=1.0):
+        self.nu_max = _positive("nu_max", nu_max, owner="Sigmoid")
+        self.theta = jnp.asarray(theta, dtype=float)
+        self.delta = _positive("delta", delta, owner="Sigmoid")
+
+    def __call__(self, h):
+        return self.nu_max * jax.nn.sigmoid((h - self.theta) / self.delta)
+
+
+class RenewalFamily(eqx.Module):
+    r"""A renewal model driven by an input potential :math:`h` (mV): the hazard :math:`\rho(\tau, h)` is that of
+    ``renewal`` with its parameter ``field`` set to ``transfer(h)`` (the quasi-renewal picture of Pietras, Gallice
+    & Schwalger 2020: the input enters the hazard through its present value).
+
+    Examples: ``RenewalFamily(PAR(100., 15.), Sigmoid(100., 1., .5), 'nu')`` (PAR with
+    :math:`\nu(h)` sigmoidal), ``RenewalFamily(EscapeLIF(...), Linear(), 'mu')`` (escape-noise LIF whose settled
+    membrane potential is :math:`h`), ``RenewalFamily(PIF(...), Linear(1 / tau_m), 'mu')``.
+
+    The value of ``field`` given with ``renewal`` is not used: the family holds the model without it (that field is
+    ``None`` in ``family.renewal``; :meth:`at` fills it in).
+    """
+
+    renewal: AbstractRenewal
+    transfer: eqx.Module
+    field: str = eqx.field(static=True)
+
+    def __init__(self, renewal, transfer=None, field: str | None = None):
+        if not isinstance(renewal, AbstractRenewal):
+            raise TypeError(f"renewal must be an AbstractRenewal model, got {type(renewal).__name__}")
+        if renewal.host_only:
+            raise ValueError(f"{type(renewal).__name__} is evaluated on the host (mpmath) and cannot drive a "
+                             "population model; use a traceable renewal model")
+        defaults = {EscapeLIF: "mu", PIF: "mu", PAR: "nu", GammaRenewal: "rate_hz"}
+        if field is None:
+            field = defaults.get(type(renewal))
+        names = [f.name for f in dataclasses.fields(renewal) if isinstance(getattr(renewal, f.name), jax.Array)]
+        if field not in names:
+            raise ValueError(f"field must name a parameter of {type(renewal).__name__} that the input sets, one of "
+                             f"{names}, got field={field!r}")
+        self.renewal = _with_field(renewal, field, None)
+        self.transfer = Linear() if transfer is None else transfer
+        self.field = field
+
+    def at(self, h) -> AbstractRenewal:
+        """The renewal model at input ``h`` (mV)."""
+        return _with_field(self.renewal, self.field, jnp.asarray(self.transfer(h), float))
+
+
+def _with_field(module, name, value):
+    """A copy of the (frozen) renewal ``module`` with field ``name`` set to ``value``, bypassing its constructor
+    (whose validation needs concrete values; ``value`` may be traced or ``None``)."""
+    new = object.__new__(type(module))
+    for f in dataclasses.fields(module):
+        object.__setattr__(new, f.name, getattr(module, f.name))
+    object.__setattr__(new, name, value)
+    return new
 
 
 class LIFWhiteNoise(AbstractRenewal):

@@ -6,3 +6,6 @@ __all__ = ["SchwalgerMeso", "history_length"]
 from .hawkes import HawkesMeso  # noqa: E402
 
 __all__ += ["HawkesMeso"]
+from .refractory_density import RefractoryDensity  # noqa: E402
+
+__all__ += ["RefractoryDensity"]

@@ -89,11 +89,8 @@ import numpy as np
 from ..core import spikes
 from ..core.gif_params import GIFParams
 from ..core.model import AbstractModel, is_concrete
-
-VARIANTS = ("lambda", "naive", "mean_field")
-COUNTS = ("binomial", "poisson", "gaussian")
-SCHEMES = ("nest", "midpoint")
-_MS = 1e-3  # Hz * ms -> dimensionless
+from . import cohorts
+from .cohorts import _MS, COUNTS, SCHEMES, VARIANTS  # noqa: F401  (re-exported)
 
 
 def history_length(params: GIFParams, dt: float) -> tuple[int, ...]:
@@ -177,9 +174,7 @@ def _cumsum(x, block: int = 32):
     return (within + offsets[:, :, None]).reshape(n, nb * block)[:, :K]
 
 
-def _at(arr, slot):
-    """``arr[i, slot[i]]`` for each population ``i``."""
-    return jnp.take_along_axis(arr, slot[:, None], axis=1)[:, 0]
+_at = cohorts.at
 
 
 def _as_dtype(params: GIFParams, dtype) -> GIFParams:
@@ -252,16 +247,8 @@ class SchwalgerMeso(AbstractModel):
                  history=None, dtype: str | None = None, scheme: str = "nest"):
         if not isinstance(params, GIFParams):
             raise TypeError(f"params must be a GIFParams, got {type(params).__name__}")
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        if counts not in COUNTS:
-            raise ValueError(f"counts must be one of {COUNTS}, got {counts!r}")
-        if scheme not in SCHEMES:
-            raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+        cohorts.check_options(variant, counts, scheme, mode, "SchwalgerMeso")
         self.scheme = scheme
-        spikes.check_mode(mode)
-        if counts == "gaussian" and mode not in ("exact", "gaussian"):
-            raise ValueError(f"counts='gaussian' is already reparameterised; mode must be 'exact' or 'gaussian', got {mode!r}")
         if dtype is None:
             dtype = "float64" if jax.config.jax_enable_x64 else "float32"
         if str(dtype) not in ("float64", "float32"):
@@ -347,11 +334,7 @@ class SchwalgerMeso(AbstractModel):
         Slot ``s`` of population ``i`` holds the cohort of age index ``(oldest_i - 1 - s) mod K_i``
         (age ``(a + 1) h``); slots ``s >= K_i`` are padding.
         """
-        K = np.asarray(self.K, np.int32)[:, None]
-        slot = np.arange(self.K_max, dtype=np.int32)[None, :]
-        valid = slot < K
-        age = oldest[:, None] - 1 - slot
-        age = jnp.where(age < 0, age + K, age)  # (oldest - 1 - s) mod K without an integer division
+        valid, age = cohorts.ring(self.K, oldest)
         active = valid & (age >= np.asarray(self.k_ref, np.int32)[:, None])
         return valid, active, age
 
@@ -446,10 +429,8 @@ class SchwalgerMeso(AbstractModel):
         if self.scheme == "nest":
             u = jnp.where(active, u_full, state.u)
             lam_new = jnp.where(active, P.lambda_0[:, None] * jnp.exp((u - thr) / P.Delta_V[:, None]), 0.0)
-            Pk = 0.5 * (lam_new + state.lam) * h * _MS
-            # survival over the step: trapezoidal P for P <= 0.01, else 1 - exp(-P) (NEST); 1 - exp(-P) costs one
-            # exp (not expm1) and loses nothing there (relative round-off eps / P <= 100 eps)
-            Pk = jnp.where(active, jnp.where(Pk > 0.01, 1 - jnp.exp(-Pk), Pk), 0.0)
+            # survival over the step: trapezoidal P for P <= 0.01, else 1 - exp(-P) (NEST)
+            Pk = cohorts.escape_probability(state.lam, lam_new, jnp.where(active, 1.0, 0.0), h, "nest")
         else:  # 'midpoint': the cohort of age index k_ref - 1 leaves refractoriness at the step's midpoint
             k_ref = np.asarray(self.k_ref, np.int32)
             half = valid & (age == k_ref[:, None] - 1)
@@ -465,27 +446,14 @@ class SchwalgerMeso(AbstractModel):
             lam_rel = P.lambda_0 * jnp.exp((_at(state.u, s_half) - thr_half) / P.Delta_V)
             lam_start = jnp.where(half, lam_rel[:, None], state.lam)
             # exact escape probability of the trapezoidal hazard integral over the active part of the step
-            Pk = jnp.where(on, -jnp.expm1(-0.5 * (lam_new + lam_start) * h * _MS * jnp.where(half, 0.5, 1.0)), 0.0)
-        X = jnp.sum(state.m, axis=1)
-        W = jnp.sum(Pk * state.m, axis=1)
-        Y = jnp.sum(Pk * state.v, axis=1)
-        Z = jnp.sum(state.v, axis=1)
-        v = (1 - Pk) ** 2 * state.v + Pk * state.m
-        m = (1 - Pk) * state.m
-        # 5.–6. Λ correction and expected count
-        denom = Z + state.z
-        safe = jnp.where(denom > 0, denom, 1.0)
-        P_lam = jnp.where(denom > 0, (Y + P_free * state.z) / safe, 0.0)
-        n_bar = W + P_free * state.x
-        if self.variant != "naive":
-            n_bar = n_bar + P_lam * (N - X - state.x)
-        # 8. retire the oldest cohort into the free pool (its values after the update)
-        v_old, m_old = _at(v, state.oldest), _at(m, state.oldest)
-        z = (1 - P_free) ** 2 * state.z + P_free * state.x + v_old
-        x = (1 - P_free) * state.x + m_old
-        new = state._replace(m=m, v=v, u=u, lam=lam_new, x=x, z=z, lam_free=lam_f, V=V, g=g, y_ex=y_ex, y_in=y_in)
-        mass = (X + state.x) / N
-        return _Pre(new, n_bar, mass)
+            Pk = cohorts.escape_probability(lam_start, lam_new, jnp.where(on, jnp.where(half, 0.5, 1.0), 0.0), h,
+                                            "midpoint")
+        # 5.–6. Λ correction and expected count; 8. the oldest cohort retires into the free pool
+        sv = cohorts.survive(state.m, state.v, state.x, state.z, Pk, P_free, state.oldest, N,
+                             naive=self.variant == "naive")
+        new = state._replace(m=sv.m, v=sv.v, u=u, lam=lam_new, x=sv.x, z=sv.z, lam_free=lam_f, V=V, g=g, y_ex=y_ex,
+                             y_in=y_in)
+        return _Pre(new, sv.n_bar, sv.mass)
 
     def add_count(self, pre: _Pre, count) -> MesoState:
         """Steps 9–10: the new cohort ``count`` replaces the oldest one in the ring; the ring advances."""
@@ -493,33 +461,19 @@ class SchwalgerMeso(AbstractModel):
         dtype = jnp.dtype(self.dtype)
         count = jnp.asarray(count, dtype)
         Vr = self.params.V_reset.astype(dtype)
-        pops = np.arange(self.params.n_pop)
-        put = lambda arr, val: arr.at[pops, s.oldest].set(val, unique_indices=True)  # one slot per population, in place
+        put = lambda arr, val: cohorts.write(arr, s.oldest, val)  # one slot per population, in place
         zero = jnp.zeros_like(count)
         return s._replace(
             n=put(s.n, count), m=put(s.m, count), v=put(s.v, zero), u=put(s.u, Vr + zero), lam=put(s.lam, zero),
-            oldest=jnp.mod(s.oldest + 1, jnp.asarray(self.K, jnp.int32)),
+            oldest=cohorts.advance_ring(s.oldest, self.K),
             hist=jnp.concatenate([count[None], s.hist[:-1]], axis=0), count=count, n_bar=pre.n_bar,
         )
 
     def sample_count(self, key, n_bar):
-        """Draw the population counts from the expected counts (7.)."""
-        if self.variant == "mean_field":
-            return n_bar
-        N = jnp.asarray(self.params.N, dtype=n_bar.dtype)
-        # a NaN expected count (e.g. a NaN drive) must raise: check before the clipping below, which would
-        # turn it into 0 (and lets XLA fold the sampler's own check max(x, 0) >= 0 to true)
-        n_bar = eqx.error_if(n_bar, jnp.any(jnp.isnan(n_bar)),
-                             "SchwalgerMeso: the expected count is NaN (check the drive and parameters)")
-        if self.counts == "poisson":
-            # NEST: a mean above N gives N, and the count is clipped to [0, N]
-            c = spikes.poisson(key, jnp.clip(n_bar, 0.0, None), mode=self.mode, temperature=self.temperature,
-                               support=self.support)
-            return jnp.clip(c, 0.0, N)
-        # NEST clips the binomial probability to [0, 1] (n_bar leaves [0, N] when the missing mass is < 0)
-        p = jnp.clip(n_bar / N, 0.0, 1.0)
-        mode = "gaussian" if self.counts == "gaussian" else self.mode
-        return spikes.binomial(key, N, p, mode=mode, temperature=self.temperature, support=self.support)
+        """Draw the population counts from the expected counts (7.; :func:`jaxpop.meso.cohorts.sample_count`)."""
+        return cohorts.sample_count(key, n_bar, self.params.N, variant=self.variant, counts=self.counts,
+                                    mode=self.mode, temperature=self.temperature, support=self.support,
+                                    owner="SchwalgerMeso")
 
     def count_law(self, pre: _Pre) -> spikes.CountLaw:
         r"""The law :meth:`sample_count` draws the count from, given the expected count ``pre.n_bar``
@@ -527,20 +481,7 @@ class SchwalgerMeso(AbstractModel):
         :math:`p = \mathrm{clip}(\bar n/N, 0, 1)`; Poisson :math:`\min(\mathrm{Poisson}(\max(\bar n, 0)), N)`;
         with ``counts='gaussian'`` or ``mode='gaussian'`` their normal approximations (same clipping).
         Sampling modes ``'gumbel'`` / ``'straight_through'`` draw relaxations of the same law."""
-        if self.variant == "mean_field":
-            raise ValueError("variant='mean_field' is deterministic (n = n_bar): it has no count law; use "
-                             "'lambda' or 'naive' for a likelihood")
-        n_bar = pre.n_bar
-        N = jnp.asarray(self.params.N, dtype=n_bar.dtype)
-        if self.counts == "poisson":
-            mean = jnp.clip(n_bar, 0.0, None)
-            if self.mode == "gaussian":
-                return spikes.CountLaw.normal(mean, mean, nonneg="clip", upper=N)
-            return spikes.CountLaw.poisson(mean, upper=N)
-        p = jnp.clip(n_bar / N, 0.0, 1.0)
-        if self.counts == "gaussian" or self.mode == "gaussian":
-            return spikes.CountLaw.normal(N * p, N * p * (1 - p))
-        return spikes.CountLaw.binomial(N, p)
+        return cohorts.count_law(pre.n_bar, self.params.N, variant=self.variant, counts=self.counts, mode=self.mode)
 
     def step(self, state, t, dt, drive, key):
         pre = self.expected_count(state, t, dt, drive)

@@ -1,6 +1,7 @@
 """Analysis tools: fixed points and stability, bifurcation curves and phase diagrams,
 Lyapunov exponents, power spectra, spike-train statistics, renewal models and the eigenvalues of the
-refractory-density operator (and, from :mod:`.rates`, rate smoothing / NRMSE)."""
+refractory-density operator, linear response and renewal spike-train spectra (and, from :mod:`.rates`,
+rate smoothing / NRMSE)."""
 
 from .bifurcation import (
     fold_integrals, mpr_cusp, mpr_focus_boundary, mpr_focus_curve, mpr_phase_diagram, mpr_saddle_node,
@@ -13,6 +14,10 @@ from .fixed_points import (
 from .eigenvalues import (
     Spectrum, adjoint_eigenfunction, count_eigenvalues, eigenfunction, eigenvalue, find_eigenvalues,
     gaussian_isi_eigenvalues, mode_weight,
+)
+from .linear_response import (
+    OscillationOnset, first_order_susceptibility, input_filter, membrane_filter, oscillation_onset,
+    par_susceptibility, recurrent_susceptibility, renewal_spectrum, sigmoid_transfer,
 )
 from .lyapunov import LyapunovEstimate, lyapunov_exponent
 from .renewal import PAR, PIF, AbstractRenewal, EscapeLIF, GammaRenewal, LIFWhiteNoise
@@ -29,6 +34,8 @@ __all__ = [
     "AbstractRenewal", "PAR", "GammaRenewal", "PIF", "EscapeLIF", "LIFWhiteNoise",
     "Spectrum", "find_eigenvalues", "count_eigenvalues", "eigenvalue", "mode_weight", "eigenfunction",
     "adjoint_eigenfunction", "gaussian_isi_eigenvalues",
+    "par_susceptibility", "sigmoid_transfer", "membrane_filter", "input_filter", "recurrent_susceptibility",
+    "OscillationOnset", "oscillation_onset", "renewal_spectrum", "first_order_susceptibility",
 ]
 
 try:  # rate smoothing / NRMSE live in rates.py (maintained separately); tolerate its absence only

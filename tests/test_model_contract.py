@@ -70,7 +70,7 @@ from jaxpop.core.lif_params import LIFParams
 from jaxpop.core.model import AbstractModel, parameters
 from jaxpop.macro import FREEnsemble, MontbrioPazoRoxin, WilsonCowan
 from jaxpop.analysis.renewal import PAR, RenewalFamily, Sigmoid
-from jaxpop.meso import HawkesMeso, RefractoryDensity, SchwalgerMeso
+from jaxpop.meso import Eigenmode, HawkesMeso, RefractoryDensity, SchwalgerMeso
 from jaxpop.micro import GIFNetwork, HawkesNetwork, QIFNetwork, RenewalNetwork
 from jaxpop.micro.microcircuit import MicrocircuitNetwork, build_connectivity
 from jaxpop.presets import potjans_diesmann
@@ -307,6 +307,7 @@ def _renewal_builder(cls, **model_kw):
 
 _RD = dict(cls=RefractoryDensity, t_end=10.0, dt=0.5, record=("A", "A_bar", "h", "mass"), drive=jnp.array([5.0, 4.0]))
 # a neuron's dead time matters once it has fired: values far apart, so that the 60 neurons' 20 steps see the change
+_EM = dict(cls=Eigenmode, t_end=10.0, dt=0.5, record=("A", "r", "h", "a0"), drive=jnp.array([5.0, 4.0]))
 _RN = dict(cls=RenewalNetwork, t_end=10.0, dt=0.5, record=("A", "h"), drive=jnp.array([6.0, 5.0]),
            values={"family.renewal.Delta": (4.0, 1.0), "family.transfer.nu_max": (200.0, 60.0),
                    "family.transfer.theta": (0.0, 6.0), "family.transfer.delta": (4.0, 1.0)})
@@ -443,6 +444,11 @@ def _case_list():
              counts="gaussian"), fd="J", default=(), **_RD),
         Case("RefractoryDensity-naive-poisson", build=_renewal_builder(RefractoryDensity, variant="naive",
              counts="poisson"), no_fd=_HARD, default=(), **_RD),
+        Case("Eigenmode-mean_field", build=_renewal_builder(Eigenmode, M=2), fd="family.transfer.nu_max", **_EM),
+        Case("Eigenmode-langevin-gaussian", build=_renewal_builder(Eigenmode, M=2, variant="langevin"), fd="J",
+             default=(), **_EM),
+        Case("Eigenmode-langevin-binomial", build=_renewal_builder(Eigenmode, M=1, variant="langevin",
+             counts="binomial"), no_fd=_HARD, default=(), **_EM),
         Case("RenewalNetwork-exact", build=_renewal_builder(RenewalNetwork), no_fd=_HARD, **_RN),
         Case("RenewalNetwork-straight_through", build=_renewal_builder(RenewalNetwork, mode="straight_through"),
              no_fd=_ST, default=(), **_RN),

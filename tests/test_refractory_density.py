@@ -46,7 +46,11 @@ def test_gif_hazard_reproduces_schwalger_mean_field(scheme):
     assert abs(a2[-1] - float(EscapeLIF.from_gif(p).rate())) < 0.02 * a2[-1]  # and it is the stationary state
 
 
-@pytest.mark.parametrize("name", ["PAR", "Gamma", "PIF", "LIF"])
+SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize("name", ["PAR", pytest.param("Gamma", marks=SLOW), pytest.param("PIF", marks=SLOW),
+                                  pytest.param("LIF", marks=SLOW)])
 def test_stationary_rate_is_second_order(name):
     """Midpoint scheme: the stationary rate converges to r0 = 1/<ISI> at second order in dt (error ratio 4 +- 0.5 when
     dt halves; measured 3.9-4.0) and is within 2e-5 of it at dt = 0.1 ms (measured 8e-7 to 1.5e-5)."""
@@ -81,7 +85,7 @@ def _ringing_frequency(t, x):
     return 1e3 / (2 * np.mean(np.diff(tc)))
 
 
-@pytest.mark.parametrize("name", ["Gamma", "PIF", "PAR"])
+@pytest.mark.parametrize("name", [pytest.param("Gamma", marks=SLOW), "PIF", "PAR"])
 def test_relaxation_rings_at_the_first_eigenvalue(name):
     """Synchronous start (Pietras et al. Fig. 5): after the first periods A(t) - A(inf) is a damped oscillation at the
     frequency Im(lambda_1) / 2 pi of the slowest eigenvalue (closed forms: Gamma beta(e^{2 pi i/alpha} - 1), PIF

@@ -225,7 +225,11 @@ class GammaRenewal(AbstractRenewal):
     def isi_density(self, tau):
         x = self.beta * _MS * jnp.asarray(tau)
         a = self.shape
-        return self.beta * jnp.exp((a - 1) * jnp.log(x) - x - jax.scipy.special.gammaln(a))
+        pos = x > 0
+        xs = jnp.where(pos, x, 1.0)  # log(0) would poison derivatives at tau = 0
+        p = self.beta * jnp.exp((a - 1) * jnp.log(xs) - xs - jax.scipy.special.gammaln(a))
+        at0 = jnp.where(a == 1, self.beta, jnp.where(a < 1, jnp.inf, 0.0))
+        return jnp.where(pos, p, at0)
 
     def hazard(self, tau):
         # P / S; where S has underflowed (beta tau >~ 700, a survival below 1e-280) the limit beta

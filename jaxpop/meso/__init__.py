@@ -9,3 +9,6 @@ __all__ += ["HawkesMeso"]
 from .refractory_density import RefractoryDensity  # noqa: E402
 
 __all__ += ["RefractoryDensity"]
+from .eigenmode import Eigenmode  # noqa: E402
+
+__all__ += ["Eigenmode"]

@@ -162,7 +162,7 @@ def test_gradients_match_central_differences():
     drive = jaxpop.Sinusoid(1.0, 2 * np.pi * 20e-3, offset=5.0)
 
     def loss(model):
-        return jnp.mean(jaxpop.simulate(model, 100.0, 0.1, key=KEY, drive=drive, record="r")["r"])
+        return jnp.mean(jaxpop.simulate(model, 50.0, 0.1, key=KEY, drive=drive, record="r")["r"])
 
     g = eqx.filter_grad(loss)(base)
     for where in (lambda m: m.family.transfer.nu_max, lambda m: m.family.renewal.Delta, lambda m: m.J):

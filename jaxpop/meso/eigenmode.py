@@ -121,15 +121,16 @@ def _newton(r, lam, iterations: int):
     return lam
 
 
-def _par_eigenvalues(r: PAR, M: int, iterations: int = 12):
+def _par_eigenvalues(r: PAR, M: int, iterations: int = 12, start=None):
     r"""The PAR eigenvalues :math:`\lambda_k = W_k(\nu\Delta e^{\nu\Delta})/\Delta - \nu`, :math:`k = 1..M` (upper half
     plane), traceable: Newton on :math:`w + \mathrm{Log}\,w = \mathrm{Log}\,z + 2\pi i k` (branch :math:`k` of
-    Lambert W, Corless et al. 1996) from its asymptotic solution :math:`c - \mathrm{Log}\,c`; each mode stays on its
-    branch whatever the parameters (no tracking from a previous value)."""
+    Lambert W, Corless et al. 1996) from its asymptotic solution :math:`c - \mathrm{Log}\,c` or from eigenvalues
+    ``start`` (s⁻¹, e.g. the previous step's); the equation fixes the branch, so each mode stays on it whatever the
+    parameters."""
     nu, D = r.nu, r.Delta * _MS
     x = nu * D
     c = jnp.log(x) + x + 2j * jnp.pi * jnp.arange(1, M + 1)
-    w = c - jnp.log(c)
+    w = c - jnp.log(c) if start is None else (nu + start) * D
     for _ in range(iterations):
         w = w - (w + jnp.log(w) - c) / (1 + 1 / w)
     return w / D - nu
@@ -303,10 +304,11 @@ class Eigenmode(AbstractModel):
             raise ValueError(f"newton must be an integer >= 1 (Newton steps per time step), got newton={newton!r}")
         self.newton = int(newton)
         self.n_age = int(n_age)
-        if not is_concrete(self.family, self.h_init):
-            raise ValueError("Eigenmode: the modes are chosen at construction from concrete parameter values")
+        if coefficients == "quadrature" and not is_concrete(self.family, self.h_init):
+            raise ValueError("Eigenmode: the modes of a model without closed-form eigenvalues are chosen at construction "
+                             "from concrete parameter values")
         guesses, t_ages = [], []
-        for i in range(n_pop):
+        for i in range(n_pop if coefficients == "quadrature" else 0):  # PAR: Lambert-W branches, no guesses
             r = jax.tree.map(lambda x: x[i] if isinstance(x, jax.Array) and x.ndim else x, self.family).at(
                 self.h_init[i])
             lam = _slowest(r, self.M)
@@ -316,8 +318,10 @@ class Eigenmode(AbstractModel):
                 t_ages.append(_quadrature_extent(r))
             else:
                 t_ages.append(float(t_age))
-        self.mode_guess = tuple(guesses)
-        self.t_age = tuple(t_ages)
+        # structure derived from the values at construction: for PAR none (models built with other values share the
+        # compiled simulation)
+        self.mode_guess = tuple(guesses) if guesses else ((0j,) * self.M,) * n_pop
+        self.t_age = tuple(t_ages) if t_ages else (0.0,) * n_pop
 
     @property
     def n_pop(self) -> int:
@@ -343,7 +347,7 @@ class Eigenmode(AbstractModel):
 
         def one(fam, h_i, l0, t_age):
             r = fam.at(h_i)
-            lam = _par_eigenvalues(r, self.M) if self.coefficients == "closed_form" else _newton(r, l0, it)
+            lam = _par_eigenvalues(r, self.M, it, l0) if self.coefficients == "closed_form" else _newton(r, l0, it)
             F = -1.0 / jax.jvp(r.laplace_isi, (lam,), (jnp.ones_like(lam),))[1]
             if self.coefficients == "closed_form":
                 c0, c, c_hat = _par_coefficients(fam, h_i, lam)
@@ -358,6 +362,9 @@ class Eigenmode(AbstractModel):
     def lam_guess(self):
         """Starting values (n_pop, M) of the eigenvalues at ``h_init`` (s⁻¹): the modes chosen at construction,
         :math:`\\lambda_n\\langle T\\rangle` scaled by the present mean ISI."""
+        if self.coefficients == "closed_form":
+            return jax.vmap(lambda fam, h: _par_eigenvalues(fam.at(h), self.M))(self.family, self.h_init)
+
         def one(fam, h):
             return 1.0 / (fam.at(h).mean_isi() * _MS)
         return jnp.asarray(self.mode_guess, complex) * jax.vmap(one)(self.family, self.h_init)[:, None]

@@ -23,6 +23,7 @@ def _coefficients(model, h0, iterations=30):
     return model.coefficients_at(jnp.array([h0]), model.lam_guess, iterations=iterations)
 
 
+@pytest.mark.slow  # ~10 s (compiles the quadrature path)
 def test_par_closed_form_coefficients_match_quadrature():
     """The closed-form PAR coefficients c_n0, c_nm, c^_nm (facts §4.4) equal <d_h psi_n|phi_m> by quadrature (the
     general path, with forward-mode d/dh through the hazard and the implicit eigenvalue derivative). Trapezoidal
@@ -144,9 +145,9 @@ def test_eigenmode_simulation_has_the_first_order_susceptibility():
     assert abs(chi / chi1 - 1) < 1e-3, (chi, chi1)
 
 
-def test_gradients_match_central_differences():
-    """d lambda_1 / d(nu, Delta) of PAR and d<r>/d(nu_max, Delta, J) of the one-mode model under a modulated input,
-    against central differences (steps 1e-5 relative): 1e-6 relative (float64; truncation ~1e-10)."""
+def test_eigenvalue_gradients_match_central_differences():
+    """d lambda_1 / d(nu, Delta) of PAR (implicit derivative) against central differences (steps 1e-5 relative): 1e-6
+    relative (float64; truncation ~1e-10)."""
     r = PAR(100.0, 15.0)
     lam1 = complex(np.asarray(r.closed_form_eigenvalues(np.array([1]))).ravel()[0])
     for field in ("nu", "Delta"):
@@ -157,6 +158,12 @@ def test_gradients_match_central_differences():
         eps = 1e-5 * float(x0)
         fd = (f(x0 + eps) - f(x0 - eps)) / (2 * eps)
         assert abs(g - fd) <= 1e-6 * abs(fd), (field, g, fd)
+
+
+@pytest.mark.slow  # ~9 s (the contract's default part checks nu_max against central differences)
+def test_model_gradients_match_central_differences():
+    """d<r>/d(nu_max, Delta, J) of the one-mode model under a modulated input against central differences (steps 1e-5
+    relative): 1e-6 relative (float64; truncation ~1e-10)."""
     fam = RenewalFamily(PAR(100.0, 5.0), Sigmoid(100.0, 5.0, 2.0), "nu")
     base = Eigenmode(fam, M=1, N=1, dt=0.1, tau_h=20.0, tau_s=10.0, J=0.02, h_init=5.0)
     drive = jaxpop.Sinusoid(1.0, 2 * np.pi * 20e-3, offset=5.0)

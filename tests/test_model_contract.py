@@ -444,7 +444,7 @@ def _case_list():
              counts="gaussian"), fd="J", default=(), **_RD),
         Case("RefractoryDensity-naive-poisson", build=_renewal_builder(RefractoryDensity, variant="naive",
              counts="poisson"), no_fd=_HARD, default=(), **_RD),
-        Case("Eigenmode-mean_field", build=_renewal_builder(Eigenmode, M=2), fd="family.transfer.nu_max", **_EM),
+        Case("Eigenmode-mean_field", build=_renewal_builder(Eigenmode, M=1), fd="family.transfer.nu_max", **_EM),
         Case("Eigenmode-langevin-gaussian", build=_renewal_builder(Eigenmode, M=2, variant="langevin"), fd="J",
              default=(), **_EM),
         Case("Eigenmode-langevin-binomial", build=_renewal_builder(Eigenmode, M=1, variant="langevin",

@@ -27,7 +27,7 @@ def _families():
     }
 
 
-@pytest.mark.parametrize("scheme", ["nest", "midpoint"])
+@pytest.mark.parametrize("scheme", [pytest.param("nest", marks=pytest.mark.slow), "midpoint"])
 def test_gif_hazard_reproduces_schwalger_mean_field(scheme):
     """Escape-noise LIF hazard, constant input, no adaptation: the RDE is SchwalgerMeso(variant='mean_field') with the
     same discretisation (both schemes). SchwalgerMeso starts with the cohort potentials u^h(tau) of the renewal hazard
@@ -85,7 +85,7 @@ def _ringing_frequency(t, x):
     return 1e3 / (2 * np.mean(np.diff(tc)))
 
 
-@pytest.mark.parametrize("name", [pytest.param("Gamma", marks=SLOW), "PIF", "PAR"])
+@pytest.mark.parametrize("name", [pytest.param("Gamma", marks=SLOW), pytest.param("PIF", marks=SLOW), "PAR"])
 def test_relaxation_rings_at_the_first_eigenvalue(name):
     """Synchronous start (Pietras et al. Fig. 5): after the first periods A(t) - A(inf) is a damped oscillation at the
     frequency Im(lambda_1) / 2 pi of the slowest eigenvalue (closed forms: Gamma beta(e^{2 pi i/alpha} - 1), PIF

@@ -79,9 +79,9 @@ import numpy as np
 from ..analysis.eigenvalues import find_eigenvalues
 from ..analysis.renewal import PAR, RenewalFamily
 from ..core import spikes
-from ..core.model import AbstractModel, check_positive, is_concrete, population_sizes
+from ..core.model import AbstractModel, is_concrete
 from . import cohorts
-from .refractory_density import _broadcast, input_step
+from .refractory_density import input_step, set_input_fields
 
 _MS = 1e-3
 VARIANTS = ("mean_field", "langevin")
@@ -274,27 +274,9 @@ class Eigenmode(AbstractModel):
         if coefficients == "closed_form" and not isinstance(family.renewal, PAR):
             raise ValueError(f"coefficients='closed_form' exists for PAR only, not {type(family.renewal).__name__}; "
                              "use coefficients='quadrature'")
-        self.M, self.N = int(M), population_sizes(N)
+        self.M = int(M)
+        set_input_fields(self, family, N, dt, tau_h, J, tau_s, delay, h_init)
         n_pop = len(self.N)
-        if not (isinstance(dt, (int, float, np.floating)) and dt > 0):
-            raise ValueError(f"dt must be a positive number (ms), got dt={dt!r}")
-        self.dt = float(dt)
-        self.family = _broadcast(family, n_pop, "family")
-        check_positive("tau_h", tau_h)
-        check_positive("tau_s", tau_s, strict=False)
-        self.tau_h = _broadcast(jnp.asarray(tau_h, float), n_pop, "tau_h")
-        self.tau_s = _broadcast(jnp.asarray(tau_s, float), n_pop, "tau_s")
-        self.h_init = _broadcast(jnp.asarray(h_init, float), n_pop, "h_init")
-        J = jnp.asarray(J, float)
-        self.J = jnp.full((n_pop, n_pop), J) if J.ndim == 0 else J
-        if self.J.shape != (n_pop, n_pop):
-            raise ValueError(f"J must be a scalar or have shape ({n_pop}, {n_pop}) (target x source), got {J.shape}")
-        delay = self.dt if delay is None else float(delay)
-        d = int(round(delay / self.dt))
-        if d < 1 or abs(d * self.dt - delay) > 1e-9 * max(delay, 1.0):
-            raise ValueError(f"delay must be a whole number of steps dt = {self.dt} ms, at least one, got "
-                             f"delay={delay!r}")
-        self.d_steps = d
         self.variant, self.counts, self.mode, self.coefficients = variant, counts, mode, coefficients
         self.temperature = float(temperature)
         if support is None:

@@ -129,6 +129,36 @@ def _broadcast(tree, n_pop: int, name: str):
     return jax.tree.map(one, tree)
 
 
+def set_input_fields(model, family, N, dt, tau_h, J, tau_s, delay, h_init):
+    """Validate and set the fields shared by the renewal-population models (``RefractoryDensity``, ``Eigenmode``,
+    ``RenewalNetwork``): ``family`` (every parameter one per population), ``N``, ``dt``, the input dynamics ``tau_h``,
+    ``J``, ``tau_s``, ``h_init`` and the delay in steps ``d_steps`` (raises naming the parameter)."""
+    if not isinstance(family, RenewalFamily):
+        family = RenewalFamily(family)
+    set_ = lambda name, value: object.__setattr__(model, name, value)  # noqa: E731  (inside __init__ of a Module)
+    set_("N", population_sizes(N))
+    n_pop = len(model.N)
+    if not (isinstance(dt, (int, float, np.floating)) and dt > 0):
+        raise ValueError(f"dt must be a positive number (ms), got dt={dt!r}")
+    set_("dt", float(dt))
+    set_("family", _broadcast(family, n_pop, "family"))
+    check_positive("tau_h", tau_h)
+    check_positive("tau_s", tau_s, strict=False)
+    set_("tau_h", _broadcast(jnp.asarray(tau_h, float), n_pop, "tau_h"))
+    set_("tau_s", _broadcast(jnp.asarray(tau_s, float), n_pop, "tau_s"))
+    set_("h_init", _broadcast(jnp.asarray(h_init, float), n_pop, "h_init"))
+    J = jnp.asarray(J, float)
+    J = jnp.full((n_pop, n_pop), J) if J.ndim == 0 else J
+    if J.shape != (n_pop, n_pop):
+        raise ValueError(f"J must be a scalar or have shape ({n_pop}, {n_pop}) (target x source), got {J.shape}")
+    set_("J", J)
+    delay = model.dt if delay is None else float(delay)
+    d = int(round(delay / model.dt))
+    if d < 1 or abs(d * model.dt - delay) > 1e-9 * max(delay, 1.0):
+        raise ValueError(f"delay must be a whole number of steps dt = {model.dt} ms, at least one, got delay={delay!r}")
+    set_("d_steps", d)
+
+
 class RefractoryDensity(AbstractModel):
     r"""Refractory-density equation of renewal neurons, deterministic (:math:`N\to\infty`) or with finite-size
     counts (module docs for the equations and the discretisation).
@@ -201,29 +231,7 @@ class RefractoryDensity(AbstractModel):
         cohorts.check_options(variant, counts, scheme, mode, "RefractoryDensity")
         if init not in INITS:
             raise ValueError(f"RefractoryDensity: init must be one of {INITS}, got {init!r}")
-        if not isinstance(family, RenewalFamily):
-            family = RenewalFamily(family)
-        self.N = population_sizes(N)
-        n_pop = len(self.N)
-        if not (isinstance(dt, (int, float, np.floating)) and dt > 0):
-            raise ValueError(f"dt must be a positive number (ms), got dt={dt!r}")
-        self.dt = float(dt)
-        self.family = _broadcast(family, n_pop, "family")
-        check_positive("tau_h", tau_h)
-        check_positive("tau_s", tau_s, strict=False)
-        self.tau_h = _broadcast(jnp.asarray(tau_h, float), n_pop, "tau_h")
-        self.tau_s = _broadcast(jnp.asarray(tau_s, float), n_pop, "tau_s")
-        self.h_init = _broadcast(jnp.asarray(h_init, float), n_pop, "h_init")
-        J = jnp.asarray(J, float)
-        self.J = jnp.full((n_pop, n_pop), J) if J.ndim == 0 else J
-        if self.J.shape != (n_pop, n_pop):
-            raise ValueError(f"J must be a scalar or have shape ({n_pop}, {n_pop}) (target x source), got {J.shape}")
-        delay = self.dt if delay is None else float(delay)
-        d = int(round(delay / self.dt))
-        if d < 1 or abs(d * self.dt - delay) > 1e-9 * max(delay, 1.0):
-            raise ValueError(f"delay must be a whole number of steps dt = {self.dt} ms, at least one, got "
-                             f"delay={delay!r}")
-        self.d_steps = d
+        set_input_fields(self, family, N, dt, tau_h, J, tau_s, delay, h_init)
         self.variant, self.counts, self.mode, self.scheme, self.init_ages = variant, counts, mode, scheme, init
         if not float(temperature) > 0:
             raise ValueError(f"temperature must be > 0, got temperature={temperature!r}")

@@ -40,8 +40,8 @@ import numpy as np
 
 from ..analysis.renewal import RenewalFamily
 from ..core import spikes
-from ..core.model import AbstractModel, check_positive, population_sizes
-from ..meso.refractory_density import _broadcast, input_step, step_hazard
+from ..core.model import AbstractModel, check_positive
+from ..meso.refractory_density import input_step, set_input_fields, step_hazard
 
 INITS = ("free", "synchronous", "stationary")
 _OLD = 1e7  # age (ms) of a neuron that fired "long ago" (init='free')
@@ -106,29 +106,7 @@ class RenewalNetwork(AbstractModel):
         if init not in INITS:
             raise ValueError(f"RenewalNetwork: init must be one of {INITS}, got {init!r}")
         spikes.check_mode(mode)
-        if not isinstance(family, RenewalFamily):
-            family = RenewalFamily(family)
-        self.N = population_sizes(N)
-        n_pop = len(self.N)
-        if not (isinstance(dt, (int, float, np.floating)) and dt > 0):
-            raise ValueError(f"dt must be a positive number (ms), got dt={dt!r}")
-        self.dt = float(dt)
-        self.family = _broadcast(family, n_pop, "family")
-        check_positive("tau_h", tau_h)
-        check_positive("tau_s", tau_s, strict=False)
-        self.tau_h = _broadcast(jnp.asarray(tau_h, float), n_pop, "tau_h")
-        self.tau_s = _broadcast(jnp.asarray(tau_s, float), n_pop, "tau_s")
-        self.h_init = _broadcast(jnp.asarray(h_init, float), n_pop, "h_init")
-        J = jnp.asarray(J, float)
-        self.J = jnp.full((n_pop, n_pop), J) if J.ndim == 0 else J
-        if self.J.shape != (n_pop, n_pop):
-            raise ValueError(f"J must be a scalar or have shape ({n_pop}, {n_pop}) (target x source), got {J.shape}")
-        delay = self.dt if delay is None else float(delay)
-        d = int(round(delay / self.dt))
-        if d < 1 or abs(d * self.dt - delay) > 1e-9 * max(delay, 1.0):
-            raise ValueError(f"delay must be a whole number of steps dt = {self.dt} ms, at least one, got "
-                             f"delay={delay!r}")
-        self.d_steps = d
+        set_input_fields(self, family, N, dt, tau_h, J, tau_s, delay, h_init)
         self.mode = mode
         if not float(temperature) > 0:
             raise ValueError(f"temperature must be > 0, got temperature={temperature!r}")

@@ -28,6 +28,10 @@ TARGETS: dict[str, tuple[str, str, str]] = {
     "fit-mpr-qif": ("jaxpop.reproduce.fitting", "mpr_qif", "Baldy 2024 protocol: MPR FREs fitted to their own trajectory and to a QIF network (global stage + Adam + L-BFGS)"),
     "fit-relaxed": ("jaxpop.reproduce.fit_relaxed", "relaxed_vs_likelihood", "statistics matching with relaxed counts (gumbel, straight-through) vs the exact likelihood, one Hawkes population"),
     "potjans-diesmann-meso": ("jaxpop.reproduce.potjans_diesmann_meso", "meso", "lecture: GIF Potjans-Diesmann microcircuit, micro vs 8-population meso: spectra and thalamic pulse"),
+    "eig-relaxation": ("jaxpop.reproduce.pietras2020", "relaxation", "Pietras 2020 Fig. 5: relaxation from a synchronous start, micro vs RDE vs 1-10 eigenmodes (PAR, Gamma, PIF)"),
+    "eig-response": ("jaxpop.reproduce.pietras2020", "linear_response", "Pietras 2020 Fig. 6: PAR linear response, exact vs RDE vs 0th/1st/2nd-order eigenmode models"),
+    "eig-onset": ("jaxpop.reproduce.pietras2020", "onset", "Pietras 2020 Fig. 7: onset of oscillations in a recurrent PAR population, linear condition vs RDE and eigenmode simulations"),
+    "eig-spectra": ("jaxpop.reproduce.pietras2020", "spectra", "lecture part 4: eigenvalues (same rate and CV; LIF turning real), finite-size spectrum micro vs Langevin eigenmodes"),
 }
 
 

@@ -165,8 +165,8 @@ def _par_eigenvalues(r: PAR, M: int, iterations: int = 12, start=None):
     x = nu * D
     c = jnp.log(x) + x + 2j * jnp.pi * jnp.arange(1, M + 1)
     w = c - jnp.log(c) if start is None else (nu + start) * D
-    for _ in range(iterations):
-        w = w - (w + jnp.log(w) - c) / (1 + 1 / w)
+    # a loop, not unrolled: one traced Newton step whatever ``iterations`` (compile time of models and their gradients)
+    w = jax.lax.fori_loop(0, iterations, lambda _, w: w - (w + jnp.log(w) - c) / (1 + 1 / w), w)
     return w / D - nu
 
 

@@ -31,6 +31,7 @@ def hawkes_data():
     return model, fit.PopulationData.from_result(res, model=model, drive=drive)
 
 
+@pytest.mark.slow  # ~23 s (a multi-start fit)
 def test_hawkes_meso_recovery_within_laplace_errors(hawkes_data):
     # 4 s of 2-population Poisson counts in 1-ms bins, a sinusoidal drive. The MLE is consistent and
     # asymptotically normal with the inverse observed information as covariance: every estimate within 4 Laplace

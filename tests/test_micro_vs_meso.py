@@ -182,6 +182,8 @@ def test_ei_network_all_to_all_micro_vs_meso(slow_runs):
 
 
 # ---------------------------------------------------------------------------------------------- default run
+@pytest.mark.slow  # ~23 s; the rate acceptance also runs in the slow long versions above; the default run keeps
+# the NEST peer checks of both levels (tests/peers)
 def test_ei_network_rates_micro_vs_meso_short():
     # Cheap version of the rate acceptance for the default run: all-to-all micro network (O(N) per step; the
     # fixed in-degree network misses 3 % by itself, see test_ei_network_rates_micro_vs_meso), 6 independent

@@ -78,6 +78,7 @@ def test_uncoupled_neurons_drive_gradient_is_calibrated():
     assert res[2][0] == 0.0  # no synapses: the weights cannot matter
 
 
+@pytest.mark.slow  # ~16 s
 def test_surrogate_mode_forward_pass_is_exact_and_bad_width_raises():
     # the surrogate only changes the backward pass: the same spikes as the exact mode (same keys), and a clear error
     c = pd.microcircuit(0.01, 0.01)

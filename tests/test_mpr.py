@@ -343,6 +343,7 @@ def test_gradients_through_simulate_match_finite_differences():
     assert float(_fig2_observables_simulate(THETA0)[1]) == pytest.approx(R_HIGH, abs=0.02)
 
 
+@pytest.mark.slow  # ~14 s; MPR gradients through simulate are in the default model contract
 def test_gradients_through_solve_match_finite_differences():
     # reverse mode (RecursiveCheckpointAdjoint), one cotangent: the loss mean r + r(40)
     loss = lambda th: jnp.sum(_fig2_observables_solve(th))

@@ -87,6 +87,7 @@ def test_likelihood_equals_log_prob_of_the_samplers_own_draws(case):
     assert abs(float(log_likelihood(model, data, burn_in=burn)) - float(terms[:, int(burn / model.dt):].sum())) < 1e-9
 
 
+@pytest.mark.slow  # ~8 s (default-suite budget)
 def test_likelihood_window_scores_what_the_windowed_data_score():
     # log_likelihood_window(start, length, burn_in) runs the bins [start, start + burn_in + length) from the initial
     # state and scores the last `length` ms: the same number as the full likelihood of that window of the data

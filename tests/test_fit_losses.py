@@ -112,6 +112,7 @@ def test_accumulated_observable_is_the_engines_block_average():
     np.testing.assert_allclose(float(loss(model)), np.mean((np.asarray(res.A)[10:] - 5.0) ** 2), rtol=1e-12)
 
 
+@pytest.mark.slow  # ~11 s (a fit; default-suite budget)
 def test_small_fre_fit_recovers_parameters(fre):
     # one start inside the basin of the truth (the global stage is the slow test's job): L-BFGS
     start = _mpr(0.72, -4.7, 14.3)

@@ -47,6 +47,7 @@ def test_float32_finite_size_rates_match_float64_within_standard_error():
     assert np.all(s64 > 0)
 
 
+@pytest.mark.slow  # ~8 s (default-suite budget)
 def test_unequal_windows_equal_separate_populations():
     # two uncoupled adapting populations in one model, with ring windows of different lengths (the
     # shorter one padded), must each reproduce a one-population model with its own window exactly:

@@ -139,6 +139,7 @@ def test_vmapped_trials_pool_their_events_and_equal_single_runs():
                                                                    trials=2)["A"]))
 
 
+@pytest.mark.slow  # ~12 s; notebook 03 and tests/test_reproduce_pd.py run the pulse in the default suite
 def test_thalamic_pulse():
     # 902 thalamic sources, Poisson 120 Hz during (700, 710] ms: 902 * 1.2 = 1082.4 spikes expected (SD 32.9);
     # none outside the pulse; L4E (the main target) fires far more during the pulse's arrival than before it

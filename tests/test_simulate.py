@@ -155,6 +155,7 @@ def test_trials_vmap_equals_loop_over_split_keys(fine, singles):
     assert len({float(fine["x"][i, -1]) for i in range(N_TRIALS)}) == N_TRIALS  # trials differ
 
 
+@pytest.mark.slow  # ~9 s; chunked sweeps are checked in the default suite (tests/test_sweep.py)
 def test_trials_in_chunks_are_the_same_trials():
     whole = jaxpop.simulate(NOISY, 1.0, 0.01, key=KEY, record=NAMES, trials=6)
     chunked = jaxpop.simulate(NOISY, 1.0, 0.01, key=KEY, record=NAMES, trials=6, trials_per_chunk=2)

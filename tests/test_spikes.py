@@ -75,6 +75,7 @@ def test_poisson_exact_moments():
         _assert_var(x[:, j], lj, what=f"lam={lj}")
 
 
+@pytest.mark.slow  # ~9 s; the exact binomial sampler's pmf tests stay in the default suite
 def test_binomial_exact_moments_with_broadcast_population_sizes():
     n = np.array([1.0, 21.0, 500.0, 50.0])
     p = jnp.tile(jnp.array([0.4, 0.3, 0.02, 0.97]), (M, 1))

@@ -7,9 +7,9 @@ and the notebook kernels through the environment, cut that:
   slower, results equal up to round-off (far below every tolerance of the suite). Measured: test_model_contract +
   test_spikes 100 s instead of 131 s (user CPU 159 s instead of 222 s).
 * One on-disk JAX compilation cache per test run: the suite compiles many identical programs in different tests, in
-both workers and in the notebook kernels, and the in-memory cache of a process misses those built from new closures.
-The directory is created by the controlling process (workers and kernels inherit it through the environment) and
-removed at its end. Measured on the reference machine: test_model_contract + test_spikes 131 s instead of 150 s.
+  both workers and in the notebook kernels, and the in-memory cache of a process misses those built from new
+  closures. The directory is created by the controlling process (workers and kernels inherit it through the
+  environment) and removed at its end. Measured: test_model_contract + test_spikes 131 s instead of 150 s.
 """
 
 import os

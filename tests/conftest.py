@@ -5,7 +5,9 @@ and the notebook kernels through the environment, cut that:
 
 * XLA's CPU backend at optimisation level 0 (``XLA_FLAGS``, unless set by the caller): compiling is faster, running
   slower, results equal up to round-off (far below every tolerance of the suite). Measured: test_model_contract +
-  test_spikes 100 s instead of 131 s (user CPU 159 s instead of 222 s).
+  test_spikes 100 s instead of 131 s (user CPU 159 s instead of 222 s). The notebook kernels and the demo's
+  interpreter inherit it too: with XLA's default level they run faster alone (``jaxpop demo --quick`` 21 s instead of
+  47 s) but the suite slower (660 s instead of 600 s), since they no longer share compiled programs with the workers.
 * One on-disk JAX compilation cache per test run: the suite compiles many identical programs in different tests, in
   both workers and in the notebook kernels, and the in-memory cache of a process misses those built from new
   closures. The directory is created by the controlling process (workers and kernels inherit it through the

@@ -110,6 +110,11 @@ def test_onset_linear_condition_and_simulations(outdir):
     assert abs(1 - J * eps * _chi_par(fc, 5.0)) < 1e-9 and J < 0
     assert abs(n["J_onset_RDE_rel"]) < 0.05, n["J_onset_RDE_rel"]
     assert abs(n["J_onset_1_mode_mv_s"] / n["J_c_linear_first_order_mv_s"] - 1) < 0.05
+    # the M-mode models' linear conditions tend to the exact one like 1/M (measured -9.24, -5.91, -4.30, -2.76,
+    # -1.45, -0.74, -0.37 % for M = 1, 2, 3, 5, 10, 20, 40): the first-order shortfall is the truncation's
+    rel = {int(M): v for M, v in n["J_c_linear_modes_rel"].items()}
+    assert all(rel[M] < 0 for M in rel) and np.all(np.diff([-rel[M] for M in sorted(rel)]) < 0), rel
+    assert 1.8 < rel[10] / rel[20] < 2.2 and 1.8 < rel[20] / rel[40] < 2.2 and abs(rel[40]) < 0.005, rel
     for rates in n["growth_rates_per_s"].values():
         assert np.all(np.diff(rates) > 0)
 

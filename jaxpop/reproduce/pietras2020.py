@@ -381,11 +381,16 @@ def onset(outdir: Path, *, quick: bool = False) -> dict:
     delay = 2.0
     eps_fn = jax.jit(lambda w: lr.input_filter(w, p["tau_h"], p["tau_s"], delay))
     on = lr.oscillation_onset(chi_fn, eps_fn, sign=-1)
-    co = _coefficients(Eigenmode(fam, M=1, N=1, dt=0.1, h_init=h_star), h_star)
+    # the M-mode models' own linear conditions (a mode's F_n, lambda_n, c_n0 do not depend on M: one set of 40)
+    co = _coefficients(Eigenmode(fam, M=40, N=1, dt=0.1, h_init=h_star), h_star)
     F0p = float(dnu) / (1 + float(nu) * p["Delta"] * _MS) ** 2
-    on1 = lr.oscillation_onset(lambda w: mode_susceptibility(w, F0p, co, 1), eps_fn, sign=-1)
+    on_M = {M: lr.oscillation_onset(lambda w, M=M: mode_susceptibility(w, F0p, co, M), eps_fn, sign=-1)
+            for M in (1, 2, 3, 5, 10, 20, 40)}
+    on1 = on_M[1]
     numbers.update(delay_ms=delay, J_c_linear_mv_s=on.J_c, f_c_linear_hz=on.f_c,
-                   J_c_linear_first_order_mv_s=on1.J_c, f_c_linear_first_order_hz=on1.f_c)
+                   J_c_linear_first_order_mv_s=on1.J_c, f_c_linear_first_order_hz=on1.f_c,
+                   J_c_linear_modes_rel={M: o.J_c / on.J_c - 1 for M, o in on_M.items()},
+                   f_c_linear_modes_rel={M: o.f_c / on.f_c - 1 for M, o in on_M.items()})
     dt, T = (0.1, 600.0) if quick else (0.05, 1000.0)
     windows = ((200.0, 300.0), (T - 100.0, T)) if quick else ((300.0, 500.0), (800.0, 1000.0))
     # the growth rate is linear in J near J_c (checked by the full run's 17 couplings): two suffice in quick mode

@@ -7,12 +7,18 @@ Laplace transform of the LIF's ISI density in mpmath, renewal theory. The relaxa
 even in quick mode (quadrature eigenmode models, 10^3-neuron networks): ``-m slow``.
 """
 
+from types import SimpleNamespace
+
+import jax
+import jax.numpy as jnp
 import mpmath
 import numpy as np
 import pytest
 
 from _reproduce_cache import run_quick
 from jaxpop import reproduce
+from jaxpop.analysis import linear_response as lr
+from jaxpop.analysis.eigenvalues import mode_weight
 from jaxpop.reproduce import pietras2020 as pg
 
 TARGETS = ("eig-relaxation", "eig-response", "eig-onset", "eig-spectra")
@@ -197,3 +203,51 @@ def test_spectra_eigenvalues_and_finite_size_rates(outdir):
             if b <= 64:
                 assert abs(rel) < 4 / np.sqrt((b - a) * segments), (name, (a, b), rel)
 
+
+
+def _closed_form_modes(model, M):
+    """The first M eigenvalues (closed forms) and mode weights F_n = -1/P_L'(lambda_n) of a renewal model, in the
+    layout of the eigenmode model's coefficients (one population)."""
+    lam = np.asarray(model.closed_form_eigenvalues(np.arange(1, M + 1)))
+    F = np.asarray(jax.vmap(lambda x: mode_weight(model, x))(jnp.asarray(lam)))
+    r = float(model.rate())
+    return SimpleNamespace(F0=np.array([r]), Lambda=np.array([r / float(model.cv())]), F=F[None], lam=lam[None])
+
+
+def test_langevin_mode_spectrum_and_its_infinite_mode_limit():
+    """The Langevin eigenmode model's linear spectrum (N = 500, Fig. 5 populations: 75 Hz, C_V = 1/sqrt 15) against
+    its M -> infinity parent, the RDE with the same constant-Lambda closure, |i w / ((i w + Lambda)(1 - P_L))|^2
+    (pietras2020.langevin_rde_spectrum), on 2-256 Hz. Measured: Gamma (shape 15) with all its 7 pairs of modes equals
+    it to 4e-15 (1/(1 - P_L) is rational: the mode sum is its partial-fraction expansion); PIF approaches it like 1/M
+    (largest relative error 0.53, 0.27, 0.13 at M = 10, 20, 40); PAR never does (2.4-2.5 at M = 5, 20, 80), although
+    for PAR the limit is the renewal spectrum itself (1.7e-13): the sum 1 + F_0/s + sum_n F_n/(s - lambda_n) + c.c.
+    converges to another function than 1/(1 - P_L(s)). With Mittag-Leffler's convergence factors and constant,
+    (1 + C_V^2)/2 + F_0/s + sum_n F_n [1/(s - lambda_n) + 1/lambda_n] + c.c., it converges like 1/M (6.8e-3 at M = 80,
+    150 Hz). So the Langevin eigenmode spectrum of PAR stays off at every M: a limit of the model, not of M."""
+    pops = pg.fig5_populations()
+    N, f = 500, np.linspace(2, 256, 2000)
+
+    def err(name, Ms):
+        fam, h0 = pops[name]
+        model = fam.at(h0)
+        limit = pg.langevin_rde_spectrum(model, N, f)
+        co = _closed_form_modes(model, max(Ms))
+        return model, co, limit, {M: np.max(np.abs(pg.langevin_linear_spectrum(co, N, f, M) / limit - 1)) for M in Ms}
+
+    assert err("Gamma", (7,))[3][7] < 1e-9
+    e = err("PIF", (10, 20, 40))[3]
+    assert 1.8 < e[10] / e[20] < 2.2 and 1.8 < e[20] / e[40] < 2.2, e
+    par, co, limit, e = err("PAR", (5, 20, 80))
+    np.testing.assert_allclose(limit, 2 * np.asarray(lr.renewal_spectrum(par, f)) / N, rtol=1e-9)
+    assert min(e.values()) > 2.0, e  # the stall
+    s = 2j * np.pi * np.array([5.0, 20.0, 50.0, 150.0])
+    exact = 1 / (1 - np.asarray(par.laplace_isi(jnp.asarray(s))))
+    F, lam, F0 = co.F[0][:, None], co.lam[0][:, None], co.F0[0]
+
+    def mittag_leffler(M):
+        def modes(Fn, ln):
+            return np.sum(Fn * (1 / (s - ln) + 1 / ln), 0)
+        return (1 + float(par.cv()) ** 2) / 2 + F0 / s + modes(F[:M], lam[:M]) + modes(np.conj(F[:M]), np.conj(lam[:M]))
+
+    ml = {M: np.max(np.abs(mittag_leffler(M) / exact - 1)) for M in (20, 80)}
+    assert 3.5 < ml[20] / ml[80] < 4.5 and ml[80] < 1e-2, ml

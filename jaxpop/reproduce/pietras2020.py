@@ -542,6 +542,32 @@ def langevin_linear_spectrum(co, N: int, f, M: int):
     return 2 * F0 / N * np.abs(T) ** 2
 
 
+def langevin_rde_spectrum(model, N: int, f):
+    r"""One-sided power spectrum (Hz²/Hz) of :math:`A_N` of the refractory-density equation with the lecture's
+    finite-size closure at constant input: boundary :math:`q(0, t) = A_N = \int\rho q + \Lambda(1 - \int q) +
+    \sigma\xi` with a constant :math:`\Lambda = 1/\sigma_{ISI}` (``model``: one renewal model of
+    :mod:`jaxpop.analysis.renewal` at the operating point; ``f`` in Hz). Linearised, a perturbation of the boundary
+    ages with the survivor function, :math:`\delta q(\tau, \omega) = \delta A_N(\omega)\,S(\tau)e^{-i\omega\tau}`,
+    so that :math:`\int\rho\,\delta q = P_L\,\delta A_N` and :math:`\int\delta q = S_L\,\delta A_N = (1 -
+    P_L)\,\delta A_N/(i\omega)`, and
+
+    .. math::
+
+        S(\omega) = \frac{2r_0}{N}\,\Big|\frac{i\omega}{(i\omega + \Lambda)(1 - P_L(i\omega))}\Big|^2 .
+
+    This is the :math:`M \to \infty` limit of :func:`langevin_linear_spectrum` where the expansion
+    :math:`1/(1 - P_L(s)) = 1 + F_0/s + \sum_n [F_n/(s - \lambda_n) + \mathrm{c.c.}]` holds: exactly at the full set of
+    modes for Gamma (a rational :math:`P_L`), like :math:`1/M` for PIF. It does not hold for PAR (the sum converges to
+    another function: the expansion needs the convergence factors :math:`1/\lambda_n` of Mittag-Leffler's theorem and
+    the constant :math:`(1 + C_V^2)/2`), so PAR's Langevin eigenmode spectrum stays away from this one at every
+    :math:`M` (``docs/measurements.md``)."""
+    s = 2j * np.pi * np.asarray(f, float)
+    r0 = float(model.rate())
+    Lam = r0 / float(model.cv())  # 1 / sigma_ISI (s^-1)
+    PL = np.asarray(model.laplace_isi(jnp.asarray(s)))
+    return 2 * r0 / N * np.abs(s / ((s + Lam) * (1 - PL))) ** 2
+
+
 def spectra(outdir: Path, *, quick: bool = False) -> dict:
     """The lecture's slides: eigenvalues of models with the same rate and CV, the LIF's eigenvalues as mu
     decreases, the finite-size spectrum of micro vs Langevin eigenmode model (module docs)."""
@@ -613,6 +639,11 @@ def spectra(outdir: Path, *, quick: bool = False) -> dict:
             bands_rel_own_linear_theory=bands[name]["bands"] / band_means(f, own) - 1)
         a3.loglog(f, own, ":", color=f"C{M - 1}", lw=1.5, label=f"{name}: its linear theory")
     numbers["spectrum"]["micro vs theory"] = bands["micro"]["bands"] / numbers["spectrum"]["theory_bands"] - 1
+    # the modes' M -> infinity limit: the RDE with the same constant-Lambda closure (linear theory)
+    limit = langevin_rde_spectrum(fam.at(h0), N, f)
+    numbers["spectrum"]["Langevin RDE (M -> inf) vs theory"] = (band_means(f, limit)
+                                                                / numbers["spectrum"]["theory_bands"] - 1)
+    a3.loglog(f, limit, "--", color="0.3", lw=1, label="M → ∞: RDE, constant Λ (linear)")
     a3.set_xlim(2, 256)
     a3.set_xlabel("f (Hz)")
     a3.set_ylabel("PSD of A (Hz²/Hz)")

@@ -79,7 +79,16 @@ equation,
     r = a_0 F_0 + 2\sum_n\mathrm{Re}(F_n a_n) + \Lambda(1 - a_0), \qquad A_N = r + \sqrt{r/N}\,\xi,
 
 :math:`\Lambda = 1/\sigma_{ISI}(h)` (the same white noise :math:`\xi` in every equation; the lecture writes the readout with
-:math:`a_0 = 1`). The count of a step is drawn from ``counts`` with mean :math:`N r\Delta t`
+:math:`a_0 = 1`). Its linearised spectrum at constant input is
+:func:`jaxpop.reproduce.pietras2020.langevin_linear_spectrum`. As :math:`M \to \infty` that spectrum tends to the RDE's
+with the same constant-:math:`\Lambda` closure (:func:`jaxpop.reproduce.pietras2020.langevin_rde_spectrum`) only
+where :math:`1/(1 - P_L(s)) = 1 + F_0/s + \sum_n [F_n/(s - \lambda_n) + \mathrm{c.c.}]`. That holds exactly at the full
+set of modes for Gamma and with error :math:`\propto 1/M` for PIF. It fails for PAR, whose
+:math:`P_L = \nu e^{-s\Delta}/(\nu + s)` grows without bound in the left half-plane. There the sum converges to another
+function, and PAR's Langevin eigenmode spectrum stays off the RDE's at every :math:`M`. For PAR's finite-size
+fluctuations use :class:`~jaxpop.meso.RefractoryDensity`; ``docs/measurements.md`` has the figures.
+
+The count of a step is drawn from ``counts`` with mean :math:`N r\Delta t`
 (:func:`jaxpop.meso.cohorts.sample_count`: ``'gaussian'`` is the lecture's diffusion; binomial / Poisson keep it
 non-negative), and the same count drives the modes, :math:`A_N\Delta t - \int\rho q\,\Delta t`.
 

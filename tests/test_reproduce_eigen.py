@@ -204,7 +204,6 @@ def test_spectra_eigenvalues_and_finite_size_rates(outdir):
                 assert abs(rel) < 4 / np.sqrt((b - a) * segments), (name, (a, b), rel)
 
 
-
 def _closed_form_modes(model, M):
     """The first M eigenvalues (closed forms) and mode weights F_n = -1/P_L'(lambda_n) of a renewal model, in the
     layout of the eigenmode model's coefficients (one population)."""
@@ -227,17 +226,20 @@ def test_langevin_mode_spectrum_and_its_infinite_mode_limit():
     pops = pg.fig5_populations()
     N, f = 500, np.linspace(2, 256, 2000)
 
-    def err(name, Ms):
+    def against_limit(name, Ms):
+        """The model, its closed-form modes, the limit and the largest relative error of the M-mode spectrum."""
         fam, h0 = pops[name]
         model = fam.at(h0)
         limit = pg.langevin_rde_spectrum(model, N, f)
         co = _closed_form_modes(model, max(Ms))
-        return model, co, limit, {M: np.max(np.abs(pg.langevin_linear_spectrum(co, N, f, M) / limit - 1)) for M in Ms}
+        errors = {M: np.max(np.abs(pg.langevin_linear_spectrum(co, N, f, M) / limit - 1)) for M in Ms}
+        return model, co, limit, errors
 
-    assert err("Gamma", (7,))[3][7] < 1e-9
-    e = err("PIF", (10, 20, 40))[3]
+    *_, e = against_limit("Gamma", (7,))
+    assert e[7] < 1e-9, e
+    *_, e = against_limit("PIF", (10, 20, 40))
     assert 1.8 < e[10] / e[20] < 2.2 and 1.8 < e[20] / e[40] < 2.2, e
-    par, co, limit, e = err("PAR", (5, 20, 80))
+    par, co, limit, e = against_limit("PAR", (5, 20, 80))
     np.testing.assert_allclose(limit, 2 * np.asarray(lr.renewal_spectrum(par, f)) / N, rtol=1e-9)
     assert min(e.values()) > 2.0, e  # the stall
     s = 2j * np.pi * np.array([5.0, 20.0, 50.0, 150.0])
